@@ -1,0 +1,143 @@
+"""The `resizer` command. Each subcommand imports what it needs when it runs, so `resizer key` stays instant."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import load_config
+from .errors import ConfigError, ResizerError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="resizer", description=__doc__.split("\n")[0].replace("The ", "", 1))
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _COMMANDS:
+        register(commands)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except ConfigError as exc:
+        print(f"resizer: invalid config: {exc}", file=sys.stderr)
+        return 2
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="variants config (default: the packaged variants.toml)")
+
+
+def _add_variants(commands) -> None:
+    p = commands.add_parser("variants", help="write every variant of every image to a folder",
+                            description="Write every variant of every IMAGE as DIR/<stem>-<variant>.<ext>.")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--backend", choices=("vips", "pillow"), help="override the config's backend")
+    p.add_argument("--accept", default=None, metavar="HEADER",
+                   help="negotiate formats as for this Accept header (default: none -> the original's family)")
+    _config_option(p)
+    p.set_defaults(run=_run_variants)
+
+
+def _run_variants(args) -> int:
+    from tqdm import tqdm
+
+    from .formats import FORMATS
+    from .negotiate import choose_format
+    from .pipeline import render_variants
+
+    config = load_config(args.config)
+    backend = args.backend or config.backend
+    stems: dict[str, Path] = {}
+    for image in args.images:
+        if image.stem in stems:
+            print(f"resizer: {image} and {stems[image.stem]} have the same stem; outputs would collide",
+                  file=sys.stderr)
+            return 2
+        stems[image.stem] = image
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows, failures = [], 0
+    for image in tqdm(args.images, unit="img", disable=None, file=sys.stderr):
+        requests = [(v, choose_format(args.accept, v, image.name)) for v in config.variants.values()]
+        started = time.perf_counter()
+        try:
+            results = render_variants(image.read_bytes(), requests, backend=backend, limits=config.limits)
+        except (ResizerError, OSError) as exc:
+            failures += 1
+            rows.append((image.name, "-", "-", "-", "-", "-", f"error: {_reason(exc)}"))
+            continue
+        per_image_ms = (time.perf_counter() - started) * 1000 / len(results)
+        for (variant, _), result in zip(requests, results, strict=True):
+            (args.out / f"{image.stem}-{variant.name}.{FORMATS[result.format].extension}").write_bytes(result.data)
+            rows.append((image.name, variant.name, result.format, f"{result.width}x{result.height}",
+                         str(len(result.data)), f"{per_image_ms:.0f}", ""))
+    _print_table(("image", "variant", "format", "size", "bytes", "ms", "note"), rows)
+    if failures:
+        print(f"resizer: {failures} of {len(args.images)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ResizerError):
+        return f"{exc.status} {exc.reason}" + (f" ({exc})" if str(exc) else "")
+    return str(exc)
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _add_info(commands) -> None:
+    p = commands.add_parser("info", help="describe an image from its header",
+                            description="Format, size, orientation, ICC, alpha and frames of IMAGE.")
+    p.add_argument("image", type=Path, metavar="IMAGE")
+    p.add_argument("--backend", choices=("vips", "pillow"), default="vips")
+    p.set_defaults(run=_run_info)
+
+
+def _run_info(args) -> int:
+    from dataclasses import asdict
+
+    from .pipeline import inspect
+
+    try:
+        info = inspect(args.image.read_bytes(), backend=args.backend)
+    except (ResizerError, OSError) as exc:
+        print(f"resizer: {args.image}: {_reason(exc)}", file=sys.stderr)
+        return 1
+    _print_table(("field", "value"), [(k, str(v)) for k, v in asdict(info).items()])
+    return 0
+
+
+def _add_key(commands) -> None:
+    p = commands.add_parser("key", help="show how a public path parses and which derived key it maps to",
+                            description="Parse PATH (as CloudFront sees it, e.g. /images/test-sm.png).")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--accept", default=None, metavar="HEADER", help="the viewer's Accept header")
+    _config_option(p)
+    p.set_defaults(run=_run_key)
+
+
+def _run_key(args) -> int:
+    from .keys import derived_key, parse_public_path
+    from .negotiate import choose_format
+
+    config = load_config(args.config)
+    try:
+        request = parse_public_path(args.path, config)
+    except ResizerError as exc:
+        print(f"malformed: {exc} -> {exc.status}", file=sys.stderr)
+        return 2
+    rows = [("original key", request.original_key), ("variant", request.variant or "(none: the original)")]
+    if request.variant:
+        fmt = choose_format(args.accept, config.variant(request.variant), request.original_key)
+        rows += [("format", fmt), ("derived key", derived_key(config, request.variant, fmt, request.original_key))]
+    _print_table(("field", "value"), rows)
+    return 0
+
+
+_COMMANDS = [_add_variants, _add_info, _add_key]
+
+if __name__ == "__main__":
+    sys.exit(main())

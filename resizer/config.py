@@ -1,0 +1,198 @@
+"""The variants config: one TOML file, one loader, used by the CLI, the handlers and the build.
+
+Every problem is a `ConfigError` naming the file, the field and what is wrong with it.
+"""
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .errors import ConfigError
+from .formats import OUTPUT_FORMATS
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("variants.toml")
+BACKENDS = ("vips", "pillow")
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+PREFIX = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,62}$")
+EFFORT_RANGE = {"jpeg": (0, 0), "png": (0, 9), "webp": (0, 6), "avif": (0, 9)}
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Backend-neutral encoder settings for one format; the backends map them to their own parameters."""
+
+    quality: int | None = None
+    effort: int | None = None
+    subsampling: str | None = None
+    progressive: bool | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    size: int
+    formats: tuple[str, ...]
+    encoders: MappingProxyType  # format name -> EncoderSettings, global defaults already merged in
+
+    def encoder(self, fmt: str) -> EncoderSettings:
+        return self.encoders[fmt]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_source_bytes: int = 40_000_000
+    max_source_pixels: int = 50_000_000
+    max_frames: int = 1
+    max_key_bytes: int = 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    backend: str
+    derived_prefix: str
+    bucket: str
+    region: str
+    limits: Limits
+    variants: MappingProxyType  # name -> Variant, in file order
+    source: str = field(default="<defaults>", compare=False)
+    text: str = field(default="", compare=False, repr=False)
+
+    def variant(self, name: str) -> Variant:
+        return self.variants[name]
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the config text, recorded in build.json so a deployed zip names its config."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def with_bucket(self, bucket: str) -> "Config":
+        return replace(self, bucket=bucket)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate a variants config (the packaged default when `path` is None)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), "(file)", f"cannot read: {exc.strerror or exc}") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "(syntax)", str(exc)) from None
+    return _Parser(source).config(raw, text)
+
+
+class _Parser:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, problem: str):
+        raise ConfigError(self.source, where, problem)
+
+    def known_keys(self, table: dict, allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                self.fail(f"{where}{key}", f"unknown field (expected one of: {', '.join(sorted(allowed))})")
+
+    def typed(self, value: Any, kind: type, where: str):
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(where, f"must be an integer, got {value!r}")
+        if not isinstance(value, kind):
+            self.fail(where, f"must be a {kind.__name__}, got {value!r}")
+        return value
+
+    def table(self, raw: dict, key: str, where: str) -> dict:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            self.fail(where + key, "must be a table")
+        return value
+
+    def config(self, raw: dict, text: str) -> Config:
+        self.known_keys(raw, {"backend", "derived_prefix", "bucket", "region", "limits", "encoders", "variants"}, "")
+        backend = self.typed(raw.get("backend", "vips"), str, "backend")
+        if backend not in BACKENDS:
+            self.fail("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        prefix = self.typed(raw.get("derived_prefix", "_variants"), str, "derived_prefix")
+        if not PREFIX.match(prefix) or prefix in (".", ".."):
+            self.fail("derived_prefix", f"must be one path segment of letters, digits, '_', '-', '.', got {prefix!r}")
+        bucket = self.typed(raw.get("bucket", ""), str, "bucket")
+        region = self.typed(raw.get("region", "us-east-1"), str, "region")
+        limits = self.limits(self.table(raw, "limits", ""))
+        defaults = self.encoders(self.table(raw, "encoders", ""), "encoders.", base=None)
+        variants_raw = self.table(raw, "variants", "")
+        if not variants_raw:
+            self.fail("variants", "at least one variant is required")
+        variants = {name: self.variant(name, spec, defaults) for name, spec in variants_raw.items()}
+        return Config(backend, prefix, bucket, region, limits, MappingProxyType(variants), self.source, text)
+
+    def limits(self, raw: dict) -> Limits:
+        names = {f.name for f in fields(Limits)}
+        self.known_keys(raw, names, "limits.")
+        values = {k: self.typed(v, int, f"limits.{k}") for k, v in raw.items()}
+        for k, v in values.items():
+            if v < 1:
+                self.fail(f"limits.{k}", f"must be at least 1, got {v}")
+        if values.get("max_key_bytes", 1024) > 1024:
+            self.fail("limits.max_key_bytes", "S3 keys are at most 1024 bytes")
+        return Limits(**values)
+
+    def encoders(self, raw: dict, where: str, base: dict | None) -> dict[str, EncoderSettings]:
+        self.known_keys(raw, set(OUTPUT_FORMATS), where)
+        merged = dict(base) if base else {fmt: EncoderSettings() for fmt in OUTPUT_FORMATS}
+        for fmt, spec in raw.items():
+            if not isinstance(spec, dict):
+                self.fail(where + fmt, "must be a table")
+            merged[fmt] = self.encoder(fmt, spec, f"{where}{fmt}.", merged[fmt])
+        return merged
+
+    def encoder(self, fmt: str, spec: dict, where: str, base: EncoderSettings) -> EncoderSettings:
+        allowed = {"jpeg": {"quality", "subsampling", "progressive"}, "png": {"effort"},
+                   "webp": {"quality", "effort"}, "avif": {"quality", "effort", "subsampling"}}[fmt]
+        self.known_keys(spec, allowed, where)
+        values = {}
+        if "quality" in spec:
+            q = values["quality"] = self.typed(spec["quality"], int, where + "quality")
+            if not 1 <= q <= 100:
+                self.fail(where + "quality", f"must be between 1 and 100, got {q}")
+        if "effort" in spec:
+            e = values["effort"] = self.typed(spec["effort"], int, where + "effort")
+            lo, hi = EFFORT_RANGE[fmt]
+            if not lo <= e <= hi:
+                self.fail(where + "effort", f"must be between {lo} and {hi} for {fmt}, got {e}")
+        if "subsampling" in spec:
+            s = values["subsampling"] = self.typed(spec["subsampling"], str, where + "subsampling")
+            if s not in ("4:2:0", "4:4:4"):
+                self.fail(where + "subsampling", f"must be '4:2:0' or '4:4:4', got {s!r}")
+        if "progressive" in spec:
+            values["progressive"] = self.typed(spec["progressive"], bool, where + "progressive")
+        return replace(base, **values)
+
+    def variant(self, name: str, spec: Any, defaults: dict) -> Variant:
+        where = f"variants.{name}"
+        if not VARIANT_NAME.match(name):
+            self.fail(where, "a variant name is 1-32 letters, digits or '_' (it is the URL suffix after '-')")
+        if not isinstance(spec, dict):
+            self.fail(where, "must be a table")
+        self.known_keys(spec, {"size", "formats", "encoders"}, where + ".")
+        if "size" not in spec:
+            self.fail(where + ".size", "is required")
+        size = self.typed(spec["size"], int, where + ".size")
+        if not 1 <= size <= 16384:
+            self.fail(where + ".size", f"must be between 1 and 16384 px, got {size}")
+        formats = self.typed(spec.get("formats", ["avif", "webp"]), list, where + ".formats")
+        for fmt in formats:
+            if fmt not in OUTPUT_FORMATS:
+                self.fail(where + ".formats", f"{fmt!r} is not an output format ({', '.join(OUTPUT_FORMATS)})")
+        if len(set(formats)) != len(formats):
+            self.fail(where + ".formats", "lists a format twice")
+        encoders = self.encoders(self.table(spec, "encoders", where + "."), where + ".encoders.", base=defaults)
+        return Variant(name, size, tuple(formats), MappingProxyType(encoders))

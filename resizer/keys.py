@@ -1,0 +1,124 @@
+"""The public-URL <-> S3-key contract. Pure Python: the viewer-request function ships it without any image library.
+
+    /images/test-sm.png  ->  original key `images/test.png`, variant `sm`
+    derived key          =   `<derived_prefix>/<variant>/<format>/<original key>`, e.g. `_variants/sm/webp/images/test.png`
+
+A public path splits at its last `-` only when the suffix is a configured variant name (case-sensitive); otherwise it
+names an original. So an original whose own name ends in a variant suffix (`x-sm.png`) is shadowed by the `sm`
+variant of `x.png` and cannot be requested as-is: rename such files (README, "URL contract").
+Derived keys all start with the derived prefix, which no public path may start with, so a derived key never equals
+an original key; `<prefix>/<variant>/` lists one variant of every image, and a variant's objects for one image are
+the keys `<prefix>/<variant>/<format>/<original key>` for each format.
+"""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from .errors import MalformedKey
+from .formats import OUTPUT_FORMATS
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+@dataclass(frozen=True)
+class PublicRequest:
+    """What a public path asks for: an original key, and the variant of it (None = the original itself)."""
+
+    original_key: str
+    variant: str | None
+
+
+@dataclass(frozen=True)
+class DerivedKey:
+    variant: str
+    format: str
+    original_key: str
+
+
+def percent_decode(path: str) -> str:
+    """Decode %XX escapes exactly once, as UTF-8; a stray `%` or invalid UTF-8 is malformed."""
+    if _STRAY_PERCENT.search(path):
+        raise MalformedKey("stray '%' in path")
+    try:
+        return unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise MalformedKey("path is not valid UTF-8 after percent-decoding") from None
+
+
+def validate_key(key: str, config) -> None:
+    """Raise MalformedKey unless `key` is a clean S3 key: no traversal, empty segments, backslashes or controls."""
+    if not key:
+        raise MalformedKey("empty key")
+    if _CONTROL.search(key):
+        raise MalformedKey("control character in key")
+    if "\\" in key:
+        raise MalformedKey("backslash in key")
+    for segment in key.split("/"):
+        if segment == "":
+            raise MalformedKey("empty path segment")
+        if segment in (".", ".."):
+            raise MalformedKey(f"'{segment}' path segment")
+    if len(key.encode("utf-8")) > config.limits.max_key_bytes:
+        raise MalformedKey(f"key longer than {config.limits.max_key_bytes} bytes")
+
+
+def longest_derived_prefix(config) -> int:
+    """Bytes the longest `<prefix>/<variant>/<format>/` adds to an original key."""
+    return len(config.derived_prefix) + max(map(len, config.variants)) + max(map(len, OUTPUT_FORMATS)) + 3
+
+
+def parse_public_path(path: str, config) -> PublicRequest:
+    """Parse a viewer's URI (percent-encoded, leading `/`) into the original key and the variant asked for."""
+    if not path.startswith("/"):
+        raise MalformedKey("path must start with '/'")
+    key = percent_decode(path)[1:]
+    validate_key(key, config)
+    if key.split("/", 1)[0] == config.derived_prefix:
+        raise MalformedKey("derived objects are not addressable directly")
+    folder, slash, filename = key.rpartition("/")
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    base, dash, suffix = stem.rpartition("-")
+    if not (dash and base and suffix in config.variants):
+        return PublicRequest(key, None)
+    original = f"{folder}{slash}{base}{dot}{extension}"
+    budget = config.limits.max_key_bytes - longest_derived_prefix(config)
+    if len(original.encode("utf-8")) > budget:
+        raise MalformedKey(f"original key longer than {budget} bytes leaves no room for derived keys")
+    return PublicRequest(original, suffix)
+
+
+def derived_key(config, variant: str, fmt: str, original_key: str) -> str:
+    return f"{config.derived_prefix}/{variant}/{fmt}/{original_key}"
+
+
+def parse_derived_key(config, key: str) -> DerivedKey:
+    """Exact inverse of `derived_key`; MalformedKey for anything that is not one."""
+    parts = key.split("/", 3)
+    if len(parts) != 4 or parts[0] != config.derived_prefix:
+        raise MalformedKey("not a derived key")
+    _, variant, fmt, original = parts
+    if variant not in config.variants:
+        raise MalformedKey(f"unknown variant {variant!r}")
+    if fmt not in OUTPUT_FORMATS:
+        raise MalformedKey(f"unknown format {fmt!r}")
+    validate_key(original, config)
+    if original.split("/", 1)[0] == config.derived_prefix:
+        raise MalformedKey("derived key of a derived key")
+    return DerivedKey(variant, fmt, original)
+
+
+def is_derived_key(config, key: str) -> bool:
+    return key.startswith(config.derived_prefix + "/")
+
+
+def public_path(config, derived: DerivedKey) -> str:
+    """The public URL path (percent-encoded) a viewer uses for a derived object: the inverse of the parse."""
+    folder, slash, filename = derived.original_key.rpartition("/")
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    return "/" + quote(f"{folder}{slash}{stem}-{derived.variant}{dot}{extension}", safe="/-._~")
