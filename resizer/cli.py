@@ -1,16 +1,17 @@
-"""The `resizer` command. Each subcommand imports what it needs when it runs, so `resizer key` stays instant."""
+"""The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant."""
 
 import argparse
 import sys
 import time
 from pathlib import Path
 
+from . import build, purge
 from .config import load_config
 from .errors import ConfigError, ResizerError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="resizer", description=__doc__.split("\n")[0].replace("The ", "", 1))
+    parser = argparse.ArgumentParser(prog="resizer", description="Named image variants for S3 + CloudFront.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _COMMANDS:
         register(commands)
@@ -137,7 +138,78 @@ def _run_key(args) -> int:
     return 0
 
 
-_COMMANDS = [_add_variants, _add_info, _add_key]
+def _add_serve(commands) -> None:
+    p = commands.add_parser(
+        "serve", help="a local CloudFront + Lambda@Edge emulator",
+        description="Serve http://127.0.0.1:PORT/<key> through the real handlers, a cache and an origin: a folder "
+                    "of originals (default: scikit-image's sample photos under images/) or an S3 endpoint.")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--origin", type=Path, metavar="DIR", help="folder of originals (never written to)")
+    source.add_argument("--s3-endpoint", metavar="URL", help="S3-protocol endpoint (needs --bucket)")
+    p.add_argument("--derived", type=Path, metavar="DIR",
+                   help="where a folder origin's derived objects go (default: ~/.cache/resizer/serve/<hash>)")
+    p.add_argument("--bucket", metavar="NAME", help="bucket of originals, with --s3-endpoint")
+    p.add_argument("--port", type=int, default=8000)
+    _config_option(p)
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from .emulator import make_server
+
+    config = load_config(args.config)
+    if args.s3_endpoint:
+        if not args.bucket:
+            print("resizer: --s3-endpoint needs --bucket", file=sys.stderr)
+            return 2
+        from .origins import S3Origin
+
+        config = config.with_bucket(args.bucket)
+        origin, where = S3Origin(args.bucket, config.region, endpoint_url=args.s3_endpoint), args.s3_endpoint
+    else:
+        from .origins import LocalOrigin
+
+        originals = args.origin or _sample_origin()
+        derived = args.derived or _default_derived_dir(originals)
+        origin, where = LocalOrigin(originals, derived, config.derived_prefix), f"{originals} (derived: {derived})"
+    server = make_server(origin, config, port=args.port)
+    host, port = server.server_address[:2]
+    print(f"resizer: serving {where} at http://{host}:{port}/  (Ctrl-C stops)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _cache_dir() -> Path:
+    return Path.home() / ".cache" / "resizer" / "serve"
+
+
+def _default_derived_dir(originals: Path) -> Path:
+    import hashlib
+
+    return _cache_dir() / hashlib.sha256(str(originals.resolve()).encode()).hexdigest()[:12] / "derived"
+
+
+def _sample_origin() -> Path:
+    """scikit-image's photos copied under images/ (copies: the origin refuses links that leave its folder)."""
+    import shutil
+
+    from resizer_bench.datasets import BUNDLED, bundled_dir
+
+    folder = _cache_dir() / "samples"
+    for name in BUNDLED:
+        target = folder / "images" / name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(bundled_dir() / name, target)
+    return folder
+
+
+_COMMANDS = [_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser]
 
 if __name__ == "__main__":
     sys.exit(main())

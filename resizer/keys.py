@@ -1,7 +1,8 @@
 """The public-URL <-> S3-key contract. Pure Python: the viewer-request function ships it without any image library.
 
     /images/test-sm.png  ->  original key `images/test.png`, variant `sm`
-    derived key          =   `<derived_prefix>/<variant>/<format>/<original key>`, e.g. `_variants/sm/webp/images/test.png`
+    derived key          =   `<derived_prefix>/<variant>/<format>/<original key>`
+                             e.g. `_variants/sm/webp/images/test.png`
 
 A public path splits at its last `-` only when the suffix is a configured variant name (case-sensitive); otherwise it
 names an original. So an original whose own name ends in a variant suffix (`x-sm.png`) is shadowed by the `sm`

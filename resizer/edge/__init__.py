@@ -1,1 +1,1 @@
-"""Lambda@Edge handlers. Import the submodule you need: `viewer` must stay free of image libraries and boto3."""
+"""Lambda@Edge handlers. Import the submodule you need: `viewer` stays free of image libraries and boto3."""

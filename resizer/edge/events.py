@@ -1,8 +1,8 @@
 """Typed views over CloudFront's Lambda@Edge event dicts, and the generated-response builder.
 
 The views wrap the raw dicts (no copies), so changing a view changes what the handler returns to CloudFront.
-Header rules enforced here (from the CloudFront developer guide, see docs/EDGE.md): keys are lower-case, values are
-lists of {"key", "value"}; setting a disallowed or read-only header makes CloudFront answer 502, so `Headers.set`
+Header rules (CloudFront developer guide, see docs/EDGE.md): keys are lower-case, values are lists of
+{"key", "value"}; setting a disallowed or read-only header makes CloudFront answer 502, so `Headers.set`
 refuses those names outright.
 """
 
@@ -23,9 +23,9 @@ MAX_ORIGIN_GENERATED_BYTES = 1_048_576
 MAX_VIEWER_GENERATED_BYTES = 40_960
 
 REASONS = {
-    200: "OK", 302: "Found", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 413: "Payload Too Large",
-    415: "Unsupported Media Type", 422: "Unprocessable Content", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    200: "OK", 302: "Found", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+    413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }
 
 
@@ -115,7 +115,8 @@ class CloudFrontEvent:
 
 def generated_response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None) -> dict:
     """A response object a function returns instead of the origin's; bytes go base64, text stays text."""
-    response: dict[str, Any] = {"status": str(status), "statusDescription": REASONS.get(status, ""), "headers": {}}
+    response: dict[str, Any] = {
+        "status": str(status), "statusDescription": REASONS.get(status, ""), "headers": {}}
     view = Headers(response["headers"])
     for name, value in (headers or {}).items():
         view.set(name, value)
@@ -137,5 +138,5 @@ def text_response(status: int, text: str, cache_control: str = "max-age=60") -> 
 
 
 def response_size(response: dict) -> int:
-    """Bytes CloudFront counts against the generated-response limit (JSON of headers + body, a safe overestimate)."""
+    """Bytes counted against the generated-response limit (JSON of headers + body: a safe overestimate)."""
     return len(json.dumps(response, separators=(",", ":")).encode("utf-8"))

@@ -1,0 +1,151 @@
+"""Pillow backend: pure in-memory images, JPEG shrink-on-load through `Image.draft`, LANCZOS resampling."""
+
+import io
+import struct
+import zlib
+
+from PIL import ExifTags, Image, ImageCms, ImageFile
+
+from ..config import EncoderSettings
+from .base import Backend, SourceInfo
+
+# The pipeline checks width×height against the configured Limits from the header before any pixel is decoded,
+# so that check is the one guard. Pillow's own guard (a warning above 89 Mpx, an error above 179 Mpx, raised
+# inside Image.open) would otherwise fire at thresholds that ignore the config and before our check.
+Image.MAX_IMAGE_PIXELS = None
+# A truncated original is a 422, never a half-grey image (this is Pillow's default; set so nothing drifts).
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF", "tiff": "TIFF"}
+TRANSPOSE = {  # EXIF orientation -> the operation that makes it upright (as ImageOps.exif_transpose does)
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+BIT_DEPTH = {"I": 32, "F": 32}  # other modes: 8 (bilevel and palette images decode to 8-bit samples)
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# Relative colorimetric, as libvips' icc_transform defaults to; identical to perceptual for the matrix/TRC
+# RGB profiles (sRGB, Display P3, Adobe RGB) that photos carry.
+INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
+JPEG_SUBSAMPLING = {"4:2:0": 2, "4:4:4": 0}
+WHITE = (255, 255, 255)
+
+
+class PillowBackend(Backend):
+    name = "pillow"
+    # What Pillow's plugins raise on malformed data (UnidentifiedImageError is an OSError; the AVIF decoder
+    # raises RuntimeError, the TIFF plugin TypeError for missing dimensions -- both found by fuzzing).
+    input_errors = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, RuntimeError,
+                    TypeError)
+
+    def _open(self, data: bytes, fmt: str) -> Image.Image:
+        # Only the sniffed format's plugin may read the bytes: no second guess at what the file is.
+        return Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]])
+
+    def probe(self, data: bytes, fmt: str) -> SourceInfo:
+        im = self._open(data, fmt)
+        orientation = _exif(im, fmt).get(ExifTags.Base.Orientation, 1)
+        return SourceInfo(
+            format=fmt,
+            width=im.width,
+            height=im.height,
+            orientation=orientation if orientation in TRANSPOSE else 1,
+            has_icc=bool(im.info.get("icc_profile")),
+            # libvips decodes every GIF to RGBA; load() does the same so both backends agree.
+            has_alpha=fmt == "gif" or im.has_transparency_data,
+            frames=getattr(im, "n_frames", 1),
+            mode=im.mode,
+            bands=len(im.getbands()),
+            bit_depth=_bit_depth(im),
+        )
+
+    def load(self, data: bytes, info: SourceInfo, shrink: int) -> Image.Image:
+        im = self._open(data, info.format)
+        if shrink > 1:
+            # draft() picks the largest power-of-two scale keeping at least this size: exactly `shrink`.
+            im.draft(None, (im.width // shrink, im.height // shrink))
+        im.load()  # decode now, so corrupt data fails in this step
+        return im.convert("RGBA") if info.format == "gif" else im
+
+    def orient(self, image: Image.Image, orientation: int) -> Image.Image:
+        return image.transpose(TRANSPOSE[orientation]) if orientation in TRANSPOSE else image
+
+    def to_srgb(self, image: Image.Image) -> Image.Image:
+        alpha = image.has_transparency_data
+        icc = image.info.get("icc_profile")
+        if image.mode.startswith("I"):
+            # 16/32-bit grey: scale to 8 bits (Pillow's own I;16 -> L conversion clips at 255).
+            image = image.convert("I").point(lambda v: v / 256).convert("L")
+        if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+            image = _icc_to_srgb(image, icc)
+        image = image.convert("RGBA" if alpha else "RGB")  # palette, grey, CMYK without profile, LA, ...
+        image.info = {}  # nothing of the original's metadata may reach an encoder
+        return image
+
+    def materialize(self, image: Image.Image) -> Image.Image:
+        return image  # already decoded, in memory
+
+    def size(self, image: Image.Image) -> tuple[int, int]:
+        return image.size
+
+    def has_alpha(self, image: Image.Image) -> bool:
+        return image.mode == "RGBA"
+
+    def resize(self, image: Image.Image, width: int, height: int) -> Image.Image:
+        # LANCZOS (a=3, like libvips' lanczos3); reducing_gap=2.0 first box-reduces by an integer factor
+        # while the remaining scale stays >= 2, as libvips resize does with gap=2.0. Pillow premultiplies RGBA
+        return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+    def flatten(self, image: Image.Image) -> Image.Image:
+        out = Image.new("RGB", image.size, WHITE)
+        out.paste(image, mask=image.getchannel("A"))
+        return out
+
+    def encode(self, image: Image.Image, fmt: str, settings: EncoderSettings) -> bytes:
+        s = settings
+        params = {
+            "jpeg": {"quality": s.quality, "subsampling": JPEG_SUBSAMPLING.get(s.subsampling),
+                     "progressive": s.progressive, "optimize": True},
+            "png": {"compress_level": s.effort},
+            "webp": {"quality": s.quality, "method": s.effort},
+            # libvips' effort e means aom cpu-used 9-e; Pillow takes that speed directly.
+            "avif": {"quality": s.quality, "speed": None if s.effort is None else 9 - s.effort,
+                     "subsampling": s.subsampling},
+        }[fmt]
+        out = io.BytesIO()
+        # No exif=/icc_profile= arguments and an empty image.info: the output carries no metadata.
+        image.save(out, PIL_FORMATS[fmt], **{k: v for k, v in params.items() if v is not None})
+        return out.getvalue()
+
+
+def _exif(im: Image.Image, fmt: str) -> Image.Exif:
+    if fmt != "png":
+        return im.getexif()
+    # PngImageFile.getexif() decodes the whole image to look for an eXIf chunk after the pixels; the header
+    # is enough (libvips reads no further either).
+    exif = Image.Exif()
+    exif.load(im.info.get("exif", b""))
+    return exif
+
+
+def _bit_depth(im: Image.Image) -> int:
+    if im.mode.startswith("I;16"):
+        return 16
+    # Pillow reads 16-bit RGB(A) PNG and TIFF as 8-bit modes; the decoder's raw mode still says ";16".
+    rawmode = im.tile[0].args if im.tile else None
+    if isinstance(rawmode, tuple):
+        rawmode = rawmode[0] if rawmode else None
+    if isinstance(rawmode, str) and ";16" in rawmode:
+        return 16
+    return BIT_DEPTH.get(im.mode, 8)
+
+
+def _icc_to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    """Convert through the embedded profile; a broken profile, or one not matching the pixels, is ignored
+    (libvips ignores it too, with a warning) rather than failing the whole image."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(image, profile, SRGB, renderingIntent=INTENT,
+                                         outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError):
+        return image

@@ -1,0 +1,111 @@
+"""libvips backend (pyvips): lazy, sequential, threaded pipelines; pixels are computed only when encoding.
+
+Every loader reads with access="sequential" (streams top to bottom, low memory) and fail_on="truncated":
+libvips would otherwise render a truncated file with its missing part grey, where Pillow (with
+LOAD_TRUNCATED_IMAGES off) fails; with this both backends answer 422.
+"""
+
+import pyvips
+
+from ..config import EncoderSettings
+from .base import Backend, SourceInfo
+
+LOADERS = {  # the sniffed format picks the loader: libvips does not get to guess again
+    "jpeg": pyvips.Image.jpegload_buffer,
+    "png": pyvips.Image.pngload_buffer,
+    "webp": pyvips.Image.webpload_buffer,
+    "gif": pyvips.Image.gifload_buffer,
+    "tiff": pyvips.Image.tiffload_buffer,
+    "avif": pyvips.Image.heifload_buffer,
+}
+LOAD_OPTIONS = {"access": "sequential", "fail_on": "truncated"}
+BIT_DEPTH = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32, "float": 32,
+             "double": 64}
+# lanczos3 and gap 2.0 (libvips' defaults, set here on purpose): an integer box shrink while the remaining
+# scale stays >= 2, then lanczos3 -- the same recipe as Pillow's LANCZOS with reducing_gap=2.0.
+KERNEL, GAP = "lanczos3", 2.0
+SUBSAMPLE = {"4:2:0": "on", "4:4:4": "off"}
+WHITE = [255, 255, 255]
+
+
+class VipsBackend(Backend):
+    name = "vips"
+    # Decoding is lazy, so a corrupt source can fail in any later step, encode included.
+    input_errors = (pyvips.Error,)
+
+    def probe(self, data: bytes, fmt: str) -> SourceInfo:
+        im = LOADERS[fmt](data, **LOAD_OPTIONS)  # reads the header only
+        orientation = im.get("orientation") if im.get_typeof("orientation") else 1
+        return SourceInfo(
+            format=fmt,
+            width=im.width,
+            height=im.height,
+            orientation=orientation if 1 <= orientation <= 8 else 1,
+            has_icc=bool(im.get_typeof("icc-profile-data")),
+            has_alpha=bool(im.hasalpha()),
+            frames=im.get("n-pages") if im.get_typeof("n-pages") else 1,
+            mode=im.interpretation,
+            bands=im.bands,
+            bit_depth=BIT_DEPTH[im.format],
+        )
+
+    def load(self, data: bytes, info: SourceInfo, shrink: int) -> pyvips.Image:
+        # Loaders read the first page/frame by default.
+        options = {"shrink": shrink} if shrink > 1 else {}
+        return LOADERS[info.format](data, **LOAD_OPTIONS, **options)
+
+    def orient(self, image: pyvips.Image, orientation: int) -> pyvips.Image:
+        if orientation == 1:
+            return image
+        # Rotating reads the source out of order, which a sequential load cannot serve: decode to memory.
+        return image.copy_memory().autorot()
+
+    def to_srgb(self, image: pyvips.Image) -> pyvips.Image:
+        if image.get_typeof("icc-profile-data"):
+            # A profile that does not fit the pixels is ignored by libvips, with a warning.
+            image = image.icc_transform("srgb", embedded=True, intent="relative")
+        elif image.interpretation == "cmyk" and image.format == "uchar":
+            # No profile: the plain formula Pillow uses, (255-C)(255-K)/255, rather than colourspace() through
+            # libvips' built-in print profile, so an untagged CMYK file looks the same on both backends.
+            ink = 255 - image
+            rgb = (ink[:3] * ink[3] / 255).rint().cast("uchar")
+            image = (rgb.bandjoin(image[4:]) if image.bands > 4 else rgb).copy(interpretation="srgb")
+        if image.interpretation != "srgb":
+            image = image.colourspace("srgb")  # grey, 16-bit (and 16-bit CMYK through libvips' own profile)
+        return image.cast("uchar") if image.format != "uchar" else image
+
+    def materialize(self, image: pyvips.Image) -> pyvips.Image:
+        return image.copy_memory()
+
+    def size(self, image: pyvips.Image) -> tuple[int, int]:
+        return image.width, image.height
+
+    def has_alpha(self, image: pyvips.Image) -> bool:
+        return bool(image.hasalpha())
+
+    def resize(self, image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+        hscale, vscale = width / image.width, height / image.height
+        if not image.hasalpha():
+            return image.resize(hscale, vscale=vscale, kernel=KERNEL, gap=GAP)
+        # Premultiply so transparent pixels' colours do not bleed into the edges (Pillow does the same).
+        out = image.premultiply().resize(hscale, vscale=vscale, kernel=KERNEL, gap=GAP).unpremultiply()
+        return out.rint().cast("uchar")
+
+    def flatten(self, image: pyvips.Image) -> pyvips.Image:
+        return image.flatten(background=WHITE)
+
+    def encode(self, image: pyvips.Image, fmt: str, settings: EncoderSettings) -> bytes:
+        s = settings
+        subsample = SUBSAMPLE.get(s.subsampling)
+        if fmt == "jpeg":
+            save, params = image.jpegsave_buffer, {"Q": s.quality, "interlace": s.progressive,
+                                                   "subsample_mode": subsample, "optimize_coding": True}
+        elif fmt == "png":
+            # filter="all" = adaptive filtering, as libpng/Pillow do; libvips' default (none) is ~20% bigger.
+            save, params = image.pngsave_buffer, {"compression": s.effort, "filter": "all"}
+        elif fmt == "webp":
+            save, params = image.webpsave_buffer, {"Q": s.quality, "effort": s.effort}
+        else:  # avif
+            save, params = image.heifsave_buffer, {"compression": "av1", "bitdepth": 8, "Q": s.quality,
+                                                   "effort": s.effort, "subsample_mode": subsample}
+        return save(keep="none", **{k: v for k, v in params.items() if v is not None})

@@ -1,0 +1,234 @@
+"""The CloudFormation template `resizer build` writes next to the zips (deploy it in us-east-1).
+
+Built from plain dicts (long-form intrinsics: {"Ref": ...}, {"Fn::Sub": ...}) and dumped as YAML, or as JSON
+(valid YAML too) where PyYAML is missing. Build-specific values are baked in: the bucket (it is baked into the
+functions' config, so it cannot be a free parameter), the artifact keys (as defaults) and each zip's
+CodeSha256, which makes every new build publish new numbered versions and re-associate them.
+"""
+
+import json
+
+TRUE_FALSE = ["true", "false"]
+
+
+def _sub(text: str) -> dict:
+    return {"Fn::Sub": text}
+
+
+def _ref(name: str) -> dict:
+    return {"Ref": name}
+
+
+def _role(description: str, statements: list[dict]) -> dict:
+    """An execution role Lambda@Edge can assume (both principals), logging anywhere, plus `statements`."""
+    role = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "Description": description,
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                    "Action": "sts:AssumeRole",
+                }],
+            },
+            # Edge functions log to /aws/lambda/us-east-1.NAME in the region that ran them.
+            "ManagedPolicyArns": [
+                _sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")],
+        },
+    }
+    if statements:
+        role["Properties"]["Policies"] = [{
+            "PolicyName": "resizer-s3",
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+        }]
+    return role
+
+
+def _function(name: str, info: dict, role: str, memory, timeout: int, key_parameter: str) -> dict:
+    artifact = info["artifacts"][name]
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Description": f"resizer {name} (config sha256 {info['config_sha256'][:12]})",
+            "Runtime": info["runtime"],
+            "Architectures": ["x86_64"],
+            "Handler": artifact["handler"],
+            "Role": {"Fn::GetAtt": [role, "Arn"]},
+            "MemorySize": memory,
+            "Timeout": timeout,
+            "Code": {"S3Bucket": _ref("ArtifactBucket"), "S3Key": _ref(key_parameter)},
+        },
+    }
+
+
+def _version(function: str, name: str, info: dict) -> dict:
+    return {
+        "Type": "AWS::Lambda::Version",
+        # A replaced version may keep edge replicas for hours: retain it (delete by hand later, docs/EDGE.md).
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "FunctionName": _ref(function),
+            "CodeSha256": info["artifacts"][name]["code_sha256"],
+            "Description": f"build {info['artifacts'][name]['sha256'][:16]}",
+        },
+    }
+
+
+def template(info: dict) -> dict:
+    bucket, prefix, region = info["bucket"], info["derived_prefix"], info["region"]
+    bucket_arn = f"arn:${{AWS::Partition}}:s3:::{bucket}"
+    distribution_arn = _sub(
+        "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}")
+    from_cloudfront = {"StringEquals": {"AWS:SourceArn": distribution_arn}}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"resizer: image variants for s3://{bucket} (Lambda@Edge; deploy in us-east-1)",
+        "Parameters": {
+            "ArtifactBucket": {"Type": "String", "Description": "us-east-1 bucket holding the two zips"},
+            "ViewerRequestKey": {"Type": "String", "Default": info["artifacts"]["viewer-request"]["key"]},
+            "OriginResponseKey": {"Type": "String", "Default": info["artifacts"]["origin-response"]["key"]},
+            "CreateBucket": {"Type": "String", "AllowedValues": TRUE_FALSE, "Default": "true",
+                             "Description": f"false: use the existing bucket {bucket}"},
+            "ManageBucketPolicy": {"Type": "String", "AllowedValues": TRUE_FALSE, "Default": "true",
+                                   "Description": "false: the bucket's existing policy is kept (add the "
+                                                  "CloudFront statements from docs/EDGE.md to it yourself)"},
+            "OriginMemorySize": {"Type": "Number", "Default": 1536, "MinValue": 128, "MaxValue": 10240,
+                                 "Description": "MB for the origin-response function (CPU scales with it)"},
+            "PriceClass": {"Type": "String", "Default": "PriceClass_100",
+                           "AllowedValues": ["PriceClass_100", "PriceClass_200", "PriceClass_All"]},
+        },
+        "Conditions": {
+            "NewBucket": {"Fn::Equals": [_ref("CreateBucket"), "true"]},
+            "OwnBucketPolicy": {"Fn::Equals": [_ref("ManageBucketPolicy"), "true"]},
+        },
+        "Resources": {
+            "Bucket": {
+                "Type": "AWS::S3::Bucket",
+                "Condition": "NewBucket",
+                "DeletionPolicy": "Retain",  # originals outlive the stack
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "BucketName": bucket,
+                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True, "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+                    },
+                    "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+                },
+            },
+            "BucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Condition": "OwnBucketPolicy",
+                "Properties": {
+                    "Bucket": {"Fn::If": ["NewBucket", _ref("Bucket"), bucket]},
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                        {"Sid": "CloudFrontReads", "Effect": "Allow",
+                         "Principal": {"Service": "cloudfront.amazonaws.com"},
+                         "Action": "s3:GetObject", "Resource": _sub(f"{bucket_arn}/*"),
+                         "Condition": from_cloudfront},
+                        {"Sid": "CloudFrontSeesMissingKeysAs404", "Effect": "Allow",
+                         "Principal": {"Service": "cloudfront.amazonaws.com"},
+                         "Action": "s3:ListBucket", "Resource": _sub(bucket_arn),
+                         "Condition": from_cloudfront},
+                    ]},
+                },
+            },
+            "OriginAccessControl": {
+                "Type": "AWS::CloudFront::OriginAccessControl",
+                "Properties": {"OriginAccessControlConfig": {
+                    "Name": _sub("${AWS::StackName}-originals"),
+                    "OriginAccessControlOriginType": "s3",
+                    "SigningBehavior": "always",
+                    "SigningProtocol": "sigv4",
+                }},
+            },
+            "CachePolicy": {
+                "Type": "AWS::CloudFront::CachePolicy",
+                "Properties": {"CachePolicyConfig": {
+                    "Name": _sub("${AWS::StackName}-images"),
+                    "Comment": "URI only: the viewer function puts the negotiated format into the URI, so "
+                               "Accept stays out of the key; query strings are neither keyed nor forwarded",
+                    "MinTTL": 0, "DefaultTTL": 86400, "MaxTTL": 31536000,
+                    "ParametersInCacheKeyAndForwardedToOrigin": {
+                        "EnableAcceptEncodingGzip": False,
+                        "EnableAcceptEncodingBrotli": False,
+                        "HeadersConfig": {"HeaderBehavior": "none"},
+                        "CookiesConfig": {"CookieBehavior": "none"},
+                        "QueryStringsConfig": {"QueryStringBehavior": "none"},
+                    },
+                }},
+            },
+            "ViewerRequestRole": _role("resizer viewer-request (no AWS access)", []),
+            "OriginResponseRole": _role("resizer origin-response: read originals, create variants", [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": _sub(f"{bucket_arn}/*")},
+                {"Effect": "Allow", "Action": "s3:PutObject", "Resource": _sub(f"{bucket_arn}/{prefix}/*")},
+                # Without it S3 answers 403 instead of 404 for a missing original.
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": _sub(bucket_arn)},
+            ]),
+            "ViewerRequestFunction": _function("viewer-request", info, "ViewerRequestRole", 128, 5,
+                                               "ViewerRequestKey"),
+            "OriginResponseFunction": _function("origin-response", info, "OriginResponseRole",
+                                                _ref("OriginMemorySize"), 30, "OriginResponseKey"),
+            "ViewerRequestVersion": _version("ViewerRequestFunction", "viewer-request", info),
+            "OriginResponseVersion": _version("OriginResponseFunction", "origin-response", info),
+            "Distribution": {
+                "Type": "AWS::CloudFront::Distribution",
+                "Properties": {"DistributionConfig": {
+                    "Enabled": True,
+                    "Comment": f"resizer s3://{bucket}",
+                    "HttpVersion": "http2and3",
+                    "IPV6Enabled": True,
+                    "PriceClass": _ref("PriceClass"),
+                    "Origins": [{
+                        "Id": "originals",
+                        "DomainName": {"Fn::If": [
+                            "NewBucket", {"Fn::GetAtt": ["Bucket", "RegionalDomainName"]},
+                            f"{bucket}.s3.{region}.amazonaws.com"]},
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                        "OriginAccessControlId": {"Fn::GetAtt": ["OriginAccessControl", "Id"]},
+                    }],
+                    "DefaultCacheBehavior": {
+                        "TargetOriginId": "originals",
+                        "ViewerProtocolPolicy": "redirect-to-https",
+                        "AllowedMethods": ["GET", "HEAD"],
+                        "CachedMethods": ["GET", "HEAD"],
+                        "Compress": False,
+                        "CachePolicyId": _ref("CachePolicy"),
+                        "LambdaFunctionAssociations": [
+                            {"EventType": "viewer-request",
+                             "LambdaFunctionARN": _ref("ViewerRequestVersion")},
+                            {"EventType": "origin-response",
+                             "LambdaFunctionARN": _ref("OriginResponseVersion")},
+                        ],
+                    },
+                }},
+            },
+        },
+        "Outputs": {
+            "DistributionId": {"Value": _ref("Distribution")},
+            "DistributionDomainName": {"Value": {"Fn::GetAtt": ["Distribution", "DomainName"]}},
+            "ViewerRequestVersionArn": {"Value": _ref("ViewerRequestVersion")},
+            "OriginResponseVersionArn": {"Value": _ref("OriginResponseVersion")},
+        },
+    }
+
+
+def render_template(info: dict) -> str:
+    header = (f"# Generated by `resizer build` (config sha256 {info['config_sha256']}).\n"
+              "# Deploy in us-east-1; see docs/EDGE.md. Regenerate rather than edit.\n")
+    data = template(info)
+    try:
+        import yaml
+    except ImportError:
+        return header + json.dumps(data, indent=2) + "\n"
+
+    class NoAliases(yaml.SafeDumper):  # CloudFormation rejects YAML anchors/aliases for repeated values
+        def ignore_aliases(self, data):
+            return True
+
+    return header + yaml.dump(data, Dumper=NoAliases, sort_keys=False, width=110, default_flow_style=False)

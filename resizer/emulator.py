@@ -1,0 +1,174 @@
+"""`resizer serve`: a local CloudFront + Lambda@Edge, so users develop without AWS.
+
+For each GET/HEAD it does what CloudFront does, with the production handler functions (no second code path):
+
+    viewer-request  ->  cache (keyed by the rewritten URI, honouring Cache-Control max-age)
+                    ->  origin (a folder, or an S3 endpoint)  ->  origin-response  ->  cache  ->  viewer
+
+It answers with `X-Cache: Hit from cloudfront` / `Miss from cloudfront`, `Server-Timing`, an ETag (conditional
+GETs get 304) and Content-Length. A generated 302 goes to the client, which follows it as a browser does.
+"""
+
+import base64
+import hashlib
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from .edge import runtime
+from .edge.events import REASONS
+from .edge.origin import install_origin, origin_response
+from .edge.viewer import viewer_request
+from .errors import ResizerError
+from .keys import percent_decode
+
+DISTRIBUTION = {"distributionDomainName": "d111111abcdef8.cloudfront.net", "distributionId": "EMULATOR"}
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*(\d+)", re.I)
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]  # HTTP header name -> value
+    body: bytes = b""
+    timings: dict[str, float] = field(default_factory=dict)
+    cache: str = "Miss"
+
+
+def _cf_headers(headers: dict[str, str]) -> dict:
+    return {name.lower(): [{"key": name, "value": value}] for name, value in headers.items()}
+
+
+def _http_headers(cf_headers: dict) -> dict[str, str]:
+    return {items[0]["key"]: ", ".join(i["value"] for i in items) for items in cf_headers.values() if items}
+
+
+def _event(event_type: str, request: dict, response: dict | None = None) -> dict:
+    cf = {"config": {**DISTRIBUTION, "eventType": event_type, "requestId": request["_id"]},
+          "request": {k: v for k, v in request.items() if k != "_id"}}
+    if response is not None:
+        cf["response"] = response
+    return {"Records": [{"cf": cf}]}
+
+
+def _ttl(headers: dict[str, str]) -> int:
+    """Seconds CloudFront may keep a response: max-age/s-maxage; none for no-store/private/no-cache."""
+    value = next((v for k, v in headers.items() if k.lower() == "cache-control"), "")
+    if re.search(r"no-store|private|no-cache", value, re.I):
+        return 0
+    match = _MAX_AGE.search(value)
+    return int(match.group(1)) if match else 0
+
+
+class Distribution:
+    """The CloudFront side: events, cache and origin fetch around the two handler functions."""
+
+    def __init__(self, origin):
+        self.origin = origin
+        self.cache: dict[str, tuple[float, Answer]] = {}
+        self.lock = threading.Lock()
+
+    def handle(self, method: str, uri: str, querystring: str, headers: dict[str, str]) -> Answer:
+        request = {"_id": uuid.uuid4().hex, "clientIp": "127.0.0.1", "method": method, "uri": uri,
+                   "querystring": querystring, "headers": _cf_headers(headers)}
+        t = time.perf_counter()
+        result = viewer_request(_event("viewer-request", request))
+        timings = {"viewer-request": _ms(t)}
+        if "status" in result:  # the function answered the viewer itself
+            return self._generated(result, timings)
+        request.update(result)
+        key = request["uri"]
+        with self.lock:
+            expires, cached = self.cache.get(key, (0.0, None))
+        if cached and expires > time.monotonic():
+            return Answer(cached.status, dict(cached.headers), cached.body, timings, "Hit")
+        t = time.perf_counter()
+        status, origin_headers, body = self._fetch(key)
+        timings["origin"] = _ms(t)
+        response = {"status": str(status), "statusDescription": REASONS.get(status, ""),
+                    "headers": _cf_headers(origin_headers)}
+        t = time.perf_counter()
+        result = origin_response(_event("origin-response", request, response))
+        timings["origin-response"] = _ms(t)
+        if result is response:  # passed through (headers maybe added): the origin's body goes on
+            answer = Answer(int(result["status"]), _http_headers(result["headers"]), body, timings)
+        else:
+            answer = self._generated(result, timings)
+        ttl = _ttl(answer.headers)
+        if ttl and method == "GET":
+            with self.lock:
+                self.cache[key] = (time.monotonic() + ttl, answer)
+        return answer
+
+    def _fetch(self, key_uri: str) -> tuple[int, dict[str, str], bytes]:
+        """CloudFront's GET to the origin: S3 answers 404 for a missing key when ListBucket is granted."""
+        try:
+            key = percent_decode(key_uri)[1:]
+            info = self.origin.head(key)
+            if info is None:
+                return 404, {"Content-Type": "application/xml"}, b""
+            body = self.origin.get(key)
+        except ResizerError as exc:
+            return (404 if exc.status == 404 else 403 if exc.status == 400 else 502), {}, b""
+        headers = {"Content-Type": info.content_type or "application/octet-stream"}
+        if info.cache_control:
+            headers["Cache-Control"] = info.cache_control
+        return 200, headers, body
+
+    def _generated(self, result: dict, timings: dict) -> Answer:
+        raw = result.get("body", "")
+        body = base64.b64decode(raw) if result.get("bodyEncoding") == "base64" else raw.encode()
+        return Answer(int(result["status"]), _http_headers(result.get("headers", {})), body, timings)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "resizer-emulator"
+    protocol_version = "HTTP/1.1"
+    distribution: Distribution
+
+    def do_GET(self):
+        self._serve(send_body=True)
+
+    def do_HEAD(self):
+        self._serve(send_body=False)
+
+    def _serve(self, send_body: bool) -> None:
+        url = urlsplit(self.path)
+        headers = {name: value for name, value in self.headers.items()}
+        answer = self.distribution.handle(self.command, url.path or "/", url.query, headers)
+        out = dict(answer.headers)
+        if answer.status == 200 and answer.body:
+            out.setdefault("ETag", '"' + hashlib.md5(answer.body, usedforsecurity=False).hexdigest() + '"')
+        etag = out.get("ETag")
+        status, body = answer.status, answer.body
+        if etag and status == 200 and etag in [t.strip() for t in self.headers.get("If-None-Match", "").split(",")]:
+            status, body = 304, b""
+        self.send_response(status)
+        for name, value in out.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Cache", f"{answer.cache} from cloudfront")
+        self.send_header("Server-Timing", ", ".join(f"{k};dur={v}" for k, v in answer.timings.items()))
+        self.end_headers()
+        if send_body and status != 304:
+            self.wfile.write(body)
+
+    def log_message(self, format, *args):  # the handlers already log one JSON line per request
+        pass
+
+
+def make_server(origin, config, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """A ready (not yet serving) emulator on loopback; `server.server_address` has the port."""
+    runtime.install_config(config)
+    install_origin(origin)
+    handler = type("Handler", (_Handler,), {"distribution": Distribution(origin)})
+    return ThreadingHTTPServer((host, port), handler)

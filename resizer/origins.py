@@ -1,0 +1,191 @@
+"""Where originals are read and derived objects are written: a pair of local folders, or an S3 bucket.
+
+Both have the same surface: `get`, `head`, `put_if_absent`, `delete`, `list`. Failures are ResizerErrors:
+OriginalNotFound (404), OriginTimeout (504), OriginFailure (502).
+"""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OriginalNotFound, OriginFailure, OriginTimeout
+from .formats import FORMATS, sniff
+
+# Bounded so that a miss (GET original + PUT variant, each at most ATTEMPTS x (CONNECT + READ)) ends inside
+# the 30 s origin-response budget, image work included.
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
+ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str | None
+    cache_control: str | None
+
+
+class LocalOrigin:
+    """Originals in one folder, derived objects in another: derived key `<prefix>/rest` is `derived_dir/rest`.
+
+    Used by the emulator, tests and `resizer purge --origin`. Content-Type comes from sniffing the file and
+    Cache-Control is not stored: folders have no object headers.
+    """
+
+    def __init__(self, originals_dir: str | Path, derived_dir: str | Path, derived_prefix: str = "_variants"):
+        self.originals_dir = Path(originals_dir).resolve()
+        self.derived_dir = Path(derived_dir).resolve()
+        self.prefix = derived_prefix + "/"
+        if self.derived_dir == self.originals_dir or self.derived_dir.is_relative_to(self.originals_dir):
+            raise ValueError("the derived folder must not be inside the originals folder")
+
+    def _path(self, key: str) -> Path:
+        if any(segment in ("", ".", "..") for segment in key.split("/")) or "\\" in key:
+            raise OriginalNotFound(f"not a plain key: {key!r}")
+        root, rest = (self.derived_dir, key[len(self.prefix):]) if key.startswith(self.prefix) else (
+            self.originals_dir, key)
+        path = (root / rest).resolve()
+        if not rest or path == root or not path.is_relative_to(root):
+            raise OriginalNotFound(f"key outside the origin: {key!r}")
+        return path
+
+    def _key(self, path: Path) -> str:
+        if path.is_relative_to(self.derived_dir):
+            return self.prefix + path.relative_to(self.derived_dir).as_posix()
+        return path.relative_to(self.originals_dir).as_posix()
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise OriginalNotFound(key) from None
+        except OSError as exc:
+            raise OriginFailure(f"{key}: {exc}") from None
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        with path.open("rb") as f:
+            fmt = sniff(f.read(4096))
+        media_type = FORMATS[fmt].media_type if fmt in FORMATS else None
+        return ObjectInfo(key, path.stat().st_size, media_type, None)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str, cache_control: str) -> bool:
+        """Create-only write (hard link of a finished temp file): False when the key already exists."""
+        if not key.startswith(self.prefix):
+            raise OriginFailure(f"refusing to write outside the derived prefix: {key!r}")
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with `prefix`, sorted."""
+        keys = []
+        for root in (self.originals_dir, self.derived_dir):
+            if root.is_dir():
+                keys += (self._key(p) for p in root.rglob("*")
+                         if p.is_file() and not p.name.startswith(".tmp-"))
+        yield from sorted(k for k in keys if k.startswith(prefix))
+
+
+class S3Origin:
+    """One bucket through botocore (boto3's core: boto3 adds nothing used here). The client is built once."""
+
+    def __init__(self, bucket: str, region: str, endpoint_url: str | None = None):
+        import botocore.config
+        import botocore.session
+
+        if not bucket:
+            raise ValueError("no bucket configured (resizer build --bucket NAME bakes it into the config)")
+        self.bucket = bucket
+        config = botocore.config.Config(
+            connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+            retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+        )
+        # endpoint_url None: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL if set (tests), else the regional one.
+        self.client = botocore.session.get_session().create_client(
+            "s3", region_name=region, endpoint_url=endpoint_url, config=config)
+
+    def _call(self, operation: str, key: str, **params):
+        try:
+            return getattr(self.client, operation)(Bucket=self.bucket, Key=key, **params)
+        except Exception as exc:  # noqa: BLE001 - translated, or re-raised as-is when not botocore's
+            raise _translate(exc, f"S3 {operation} {key}", key) from None
+
+    def get(self, key: str) -> bytes:
+        response = self._call("get_object", key)
+        try:
+            return response["Body"].read()
+        except Exception as exc:  # noqa: BLE001 - see _call
+            raise _translate(exc, f"S3 get_object {key} (body)", key) from None
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            r = self._call("head_object", key)
+        except OriginalNotFound:
+            return None
+        return ObjectInfo(key, r["ContentLength"], r.get("ContentType"), r.get("CacheControl"))
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str, cache_control: str) -> bool:
+        """PutObject with If-None-Match: * — False when another writer created the key first (412/409)."""
+        try:
+            self._call("put_object", key, Body=data, ContentType=content_type, CacheControl=cache_control,
+                       IfNoneMatch="*")
+            return True
+        except _Exists:
+            return False
+
+    def delete(self, key: str) -> None:
+        self._call("delete_object", key)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with `prefix`, in S3's (lexicographic) order."""
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+        except Exception as exc:  # noqa: BLE001 - see _call
+            raise _translate(exc, f"S3 list {prefix!r}", prefix) from None
+
+
+class _Exists(Exception):
+    """Internal signal: a create-only write found the key taken."""
+
+
+def _translate(exc: Exception, what: str, key: str) -> Exception:
+    """botocore's exceptions -> ours: no such key -> OriginalNotFound, timeouts -> OriginTimeout, else 502.
+
+    Anything that is not botocore's comes back unchanged (a bug, which the handler answers with a 500).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("NoSuchKey", "NotFound", "404"):  # not NoSuchBucket (also a 404): a broken deployment
+            return OriginalNotFound(key)
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
+            return _Exists()
+        return OriginFailure(f"{what}: {code or status}")
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        return OriginTimeout(f"{what}: {type(exc).__name__}")
+    if isinstance(exc, BotoCoreError):
+        return OriginFailure(f"{what}: {type(exc).__name__}")
+    return exc

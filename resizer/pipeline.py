@@ -1,0 +1,215 @@
+"""The transform pipeline: bytes of an original in, an encoded variant out, as a list of named steps.
+
+Read it top to bottom like imgproxy's processing.go. Source steps run once per original over a `Source`:
+
+    sniff         real format from the bytes; unknown or refused (svg, heic, bmp, ...) -> UnsupportedType 415
+    check_bytes   size of the original -> TooLarge 413
+    probe         the header only: size, orientation, frames, ...
+    check_pixels  width×height × frames considered (the first max_frames) -> TooLarge 413, before any decode
+    load          first frame only, JPEG shrink-on-load to no less than twice the largest box needed
+    auto_orient   EXIF orientation applied
+    to_srgb       8-bit sRGB (ICC profiles, CMYK, 16-bit, grey, palette), alpha kept
+    materialize   only when several variants share the decode: hold the decoded image in memory
+
+Variant steps run once per (variant, format) over an `Output`:
+
+    resize        exactly sizing.fit_inside(upright source size, variant.size) -- the same on both backends
+    choose_format AVIF under 16 px on a side becomes PNG (alpha) or JPEG, as imgproxy does
+    flatten       alpha composited on white when the written format has none (JPEG)
+    encode        the variant's encoder settings, no metadata
+
+Any library error on the way is bad input: CorruptImage (422). Nothing but ResizerError leaves for bad bytes.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from .backends import Backend, SourceInfo, get_backend
+from .config import Limits, Variant
+from .errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
+from .formats import FORMATS, OUTPUT_FORMATS
+from .formats import sniff as sniff_format
+from .sizing import fit_inside
+
+__all__ = ["Result", "SourceInfo", "inspect", "render_variants", "transform"]
+
+AVIF_MIN_SIDE = 16
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Result:
+    data: bytes
+    format: str  # the format written (differs from the requested one only for the small-AVIF fallback)
+    media_type: str
+    width: int
+    height: int
+    # step name -> milliseconds; the source steps' entries are shared by every variant of a batch
+    timings: dict[str, float]
+
+
+@dataclass
+class Source:
+    """Context of the source steps: one original, decoded once."""
+
+    data: bytes
+    backend: Backend
+    limits: Limits
+    box: int  # the largest variant size wanted from this decode
+    reuse: bool  # more than one variant will be cut from the decoded image
+    format: str = ""
+    info: SourceInfo | None = None
+    image: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Output:
+    """Context of the variant steps: one (variant, format) cut from a decoded Source."""
+
+    source: Source
+    variant: Variant
+    format: str  # requested, then the one actually written
+    image: Any
+    width: int = 0
+    height: int = 0
+    data: bytes = b""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --- source steps -------------------------------------------------------------------------------------------
+
+def sniff(src: Source) -> None:
+    name = sniff_format(src.data)
+    if name not in FORMATS:
+        raise UnsupportedType(f"source format {name or 'unknown'}")
+    src.format = name
+
+
+def check_bytes(src: Source) -> None:
+    if len(src.data) > src.limits.max_source_bytes:
+        raise TooLarge(f"{len(src.data)} bytes > {src.limits.max_source_bytes}")
+
+
+def probe(src: Source) -> None:
+    src.info = src.backend.probe(src.data, src.format)
+
+
+def check_pixels(src: Source) -> None:
+    info, limits = src.info, src.limits
+    pixels = info.width * info.height * min(info.frames, limits.max_frames)
+    if pixels > limits.max_source_pixels:
+        raise TooLarge(f"{info.width}x{info.height}, {pixels} pixels > {limits.max_source_pixels}")
+
+
+def load(src: Source) -> None:
+    src.image = src.backend.load(src.data, src.info, shrink_on_load(src.info, src.box))
+
+
+def auto_orient(src: Source) -> None:
+    src.image = src.backend.orient(src.image, src.info.orientation)
+
+
+def to_srgb(src: Source) -> None:
+    src.image = src.backend.to_srgb(src.image)
+
+
+def materialize(src: Source) -> None:
+    if src.reuse:
+        src.image = src.backend.materialize(src.image)
+
+
+SOURCE_STEPS = (sniff, check_bytes, probe, check_pixels, load, auto_orient, to_srgb, materialize)
+
+
+# --- variant steps ------------------------------------------------------------------------------------------
+
+def resize(out: Output) -> None:
+    backend = out.source.backend
+    out.width, out.height = fit_inside(*out.source.info.oriented_size, out.variant.size)
+    # Sizes come from the source's header, never from the (shrunk-on-load) image: both backends agree.
+    if backend.size(out.image) != (out.width, out.height):
+        out.image = backend.resize(out.image, out.width, out.height)
+
+
+def choose_format(out: Output) -> None:
+    if out.format == "avif" and min(out.width, out.height) < AVIF_MIN_SIDE:
+        out.format = "png" if out.source.backend.has_alpha(out.image) else "jpeg"
+
+
+def flatten(out: Output) -> None:
+    backend = out.source.backend
+    if not FORMATS[out.format].has_alpha and backend.has_alpha(out.image):
+        out.image = backend.flatten(out.image)
+
+
+def encode(out: Output) -> None:
+    out.data = out.source.backend.encode(out.image, out.format, out.variant.encoder(out.format))
+
+
+VARIANT_STEPS = (resize, choose_format, flatten, encode)
+
+
+def shrink_on_load(info: SourceInfo, box: int) -> int:
+    """JPEG DCT-domain shrink factor (1, 2, 4, 8) that still leaves the resize at least a factor of 2 to do
+    (libvips thumbnail's rule; block shrinking alone would alias). Other formats decode at full size."""
+    if info.format != "jpeg":
+        return 1
+    width, height = info.oriented_size
+    target_w, target_h = fit_inside(width, height, box)
+    factor = min(width / target_w, height / target_h)
+    return next((s for s in (8, 4, 2) if factor >= 2 * s), 1)
+
+
+# --- running ------------------------------------------------------------------------------------------------
+
+def _run(steps: Sequence[Callable[[Any], None]], ctx: Source | Output, backend: Backend) -> None:
+    for step in steps:
+        start = perf_counter()
+        try:
+            step(ctx)
+        except ResizerError:
+            raise
+        except backend.input_errors as exc:
+            raise CorruptImage(f"{step.__name__}: {exc}") from exc
+        ctx.timings[step.__name__] = (perf_counter() - start) * 1000
+
+
+def _backend(backend: str | Backend) -> Backend:
+    return get_backend(backend) if isinstance(backend, str) else backend
+
+
+def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend: str | Backend = "vips",
+                    limits: Limits = DEFAULT_LIMITS) -> list[Result]:
+    """Every (variant, format) of `requests` from one decode, loaded at the size the largest variant needs."""
+    for _, fmt in requests:
+        if fmt not in OUTPUT_FORMATS:
+            raise ValueError(f"{fmt!r} is not an output format ({', '.join(OUTPUT_FORMATS)})")
+    if not requests:
+        return []
+    be = _backend(backend)
+    src = Source(data, be, limits, box=max(v.size for v, _ in requests), reuse=len(requests) > 1)
+    _run(SOURCE_STEPS, src, be)
+    results = []
+    for variant, fmt in requests:
+        out = Output(src, variant, fmt, src.image)
+        _run(VARIANT_STEPS, out, be)
+        results.append(Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
+                              {**src.timings, **out.timings}))
+    return results
+
+
+def transform(data: bytes, variant: Variant, fmt: str, *, backend: str | Backend = "vips",
+              limits: Limits = DEFAULT_LIMITS) -> Result:
+    """One variant of an original in format `fmt` (an OUTPUT_FORMATS name)."""
+    return render_variants(data, [(variant, fmt)], backend=backend, limits=limits)[0]
+
+
+def inspect(data: bytes, *, backend: str | Backend = "vips") -> SourceInfo:
+    """What the header of an original says (`resizer info`); no limits apply and no pixels are decoded."""
+    be = _backend(backend)
+    src = Source(data, be, Limits(), box=1, reuse=False)
+    _run((sniff, probe), src, be)
+    return src.info

@@ -1,0 +1,214 @@
+"""Shared fixtures.
+
+S3: a moto S3 server on a loopback port (started once per session), one fresh bucket per test.
+Images: the development corpus (`../shared/corpus`, skipped cleanly when absent), scikit-image's bundled
+photos, the packaged config, and generated originals of the awkward kinds (16-bit, CMYK, grey, palette, alpha,
+animation, EXIF orientation, a wide-gamut ICC profile) built from those photos with Pillow and numpy.
+Parametrize over files by naming `corpus_image` or `sample_photo` as an argument (see pytest_generate_tests).
+"""
+
+import io
+import os
+import struct
+import uuid
+import zlib
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from resizer.config import load_config, parse_config
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """http://127.0.0.1:PORT of a moto server (S3 speaks the real wire protocol: botocore is not patched)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(moto_endpoint, monkeypatch):
+    """Environment pointing botocore at moto: what S3Origin(endpoint_url=None) and the handlers pick up."""
+    for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL_S3": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    return {**AWS_ENV, "AWS_ENDPOINT_URL_S3": moto_endpoint}
+
+
+@pytest.fixture
+def s3_client(s3_env):
+    """A plain botocore client on moto, for arranging and inspecting bucket contents."""
+    import botocore.session
+
+    return botocore.session.get_session().create_client("s3", region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3_client):
+    """A new, empty bucket on the moto server: its name."""
+    name = f"originals-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+# --- images -------------------------------------------------------------------------------------------------
+
+CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+NOT_IMAGES = {".csv", ".md"}  # inventory.csv, SOURCES.md
+SKIMAGE_DATA = Path(find_spec("skimage").submodule_search_locations[0]) / "data"
+# The natural photographs among scikit-image's bundled files (the rest are textures, charts and micrographs).
+SAMPLE_PHOTOS = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
+                 "motorcycle_left.png", "retina.jpg", "rocket.jpg")
+
+
+def _corpus_files() -> list[Path]:
+    if not CORPUS_DIR.is_dir():
+        return []
+    return sorted(p for p in CORPUS_DIR.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in NOT_IMAGES)
+
+
+def pytest_generate_tests(metafunc):
+    """One test per file for tests taking `corpus_image` (skipped without the corpus) or `sample_photo`."""
+    if "corpus_image" in metafunc.fixturenames:
+        files = _corpus_files()
+        params = files or [pytest.param(None, marks=pytest.mark.skip(reason=f"no corpus at {CORPUS_DIR}"))]
+        metafunc.parametrize("corpus_image", params, ids=[p.name for p in files] or ["no-corpus"])
+    if "sample_photo" in metafunc.fixturenames:
+        metafunc.parametrize("sample_photo", [SKIMAGE_DATA / n for n in SAMPLE_PHOTOS], ids=SAMPLE_PHOTOS)
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """../shared/corpus next to the repo (42 real photos, read-only)."""
+    if not CORPUS_DIR.is_dir():
+        pytest.skip(f"no corpus at {CORPUS_DIR}")
+    return CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def corpus_images(corpus_dir) -> list[Path]:
+    """Every image file of the corpus, sorted (inventory.csv and SOURCES.md left out)."""
+    return _corpus_files()
+
+
+@pytest.fixture(scope="session")
+def sample_photos() -> list[Path]:
+    """scikit-image's bundled natural photographs: PNG and JPEG, RGB and grey, some with ICC profiles."""
+    return [SKIMAGE_DATA / name for name in SAMPLE_PHOTOS]
+
+
+@pytest.fixture(scope="session")
+def config():
+    """The packaged variants config (sm 100, md 250, lg 700, xl 1200)."""
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def fast_config():
+    """The packaged variant sizes with the fastest encoder settings: for tests about pixels, not bytes."""
+    variants = "".join(f"[variants.{v.name}]\nsize = {v.size}\n" for v in load_config().variants.values())
+    return parse_config(f"""
+[encoders.png]
+effort = 1
+[encoders.webp]
+effort = 0
+[encoders.avif]
+effort = 0
+{variants}""", "<fast_config>")
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """A PNG of any depth Pillow cannot write (16-bit RGB, grey+alpha): H×W[×C] uint8/uint16, C in 1-4."""
+    pixels = pixels if pixels.ndim == 3 else pixels[..., None]
+    height, width, channels = pixels.shape
+    depth = 16 if pixels.dtype == np.uint16 else 8
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    raw = pixels.astype(">u2" if depth == 16 else "u1").reshape(height, -1).tobytes()
+    stride = len(raw) // height
+    rows = b"".join(b"\x00" + raw[i * stride:(i + 1) * stride] for i in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def save(image: Image.Image, fmt: str, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photo() -> Image.Image:
+    """coffee.png, 600×400 RGB: the upright reference the generated originals are made from."""
+    return Image.open(SKIMAGE_DATA / "coffee.png").convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def p3_profile() -> bytes:
+    """A Display P3 ICC profile (libvips' built-in copy): a wider gamut than sRGB."""
+    import pyvips
+
+    return (pyvips.Image.black(1, 1, bands=3) + 128).copy(interpretation="srgb").icc_transform("p3").get(
+        "icc-profile-data")
+
+
+@pytest.fixture(scope="session")
+def generated_images(photo, p3_profile) -> dict[str, bytes]:
+    """Originals of every awkward kind, name -> bytes. Those named `upright_*` show `photo` once upright and
+    colour-managed; `animated.*` have a red first frame, then green, then blue."""
+    rgb = np.asarray(photo)
+    grey = np.asarray(photo.convert("L"))
+    alpha = np.tile(np.linspace(0, 255, rgb.shape[1]).astype(np.uint8), (rgb.shape[0], 1))  # clear left edge
+    alpha[:, : rgb.shape[1] // 4] = 0
+    rgba = Image.fromarray(np.dstack([rgb, alpha]))
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    in_p3 = ImageCms.profileToProfile(photo, srgb, ImageCms.ImageCmsProfile(io.BytesIO(p3_profile)),
+                                      outputMode="RGB")
+    palette = photo.quantize(64)
+    palette.info["transparency"] = palette.getpixel((0, 0))
+    frames = [Image.new("RGB", (120, 90), colour) for colour in ("red", "lime", "blue")]
+
+    def exif(orientation: int) -> bytes:
+        tags = Image.Exif()
+        tags[0x0112] = orientation
+        return tags.tobytes()
+
+    ccw, cw = photo.transpose(Image.Transpose.ROTATE_90), photo.transpose(Image.Transpose.ROTATE_270)
+    return {
+        # stored turned so that EXIF 6 (turn 90° clockwise) / 8 (90° counter-clockwise) shows `photo` upright
+        "upright_exif6.jpg": save(ccw, "JPEG", quality=95, exif=exif(6)),
+        "upright_exif8.jpg": save(cw, "JPEG", quality=95, exif=exif(8)),
+        "upright_p3.jpg": save(in_p3, "JPEG", quality=95, icc_profile=p3_profile),
+        "upright_p3.png": save(in_p3, "PNG", icc_profile=p3_profile),
+        "upright_rgb16.png": encode_png(rgb.astype(np.uint16) * 257),
+        "cmyk.jpg": save(photo.convert("CMYK"), "JPEG", quality=95),
+        "grey.jpg": save(photo.convert("L"), "JPEG", quality=95),
+        "grey.png": save(photo.convert("L"), "PNG"),
+        "grey16.png": encode_png(grey.astype(np.uint16) * 257),
+        "grey_alpha.png": encode_png(np.dstack([grey, alpha])),
+        "grey_alpha16.png": encode_png(np.dstack([grey, alpha]).astype(np.uint16) * 257),
+        "rgba.png": save(rgba, "PNG"),
+        "rgba.webp": save(rgba, "WEBP", lossless=True),
+        "palette_transparent.png": save(palette, "PNG", transparency=palette.info["transparency"]),
+        "animated.gif": save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0),
+        "animated.webp": save(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100,
+                              lossless=True),
+    }

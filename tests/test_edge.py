@@ -1,0 +1,273 @@
+"""Both Lambda@Edge handlers against full CloudFront events; misses end to end over moto's S3 on loopback."""
+
+import base64
+import io
+import json
+import subprocess
+import sys
+
+import cf_events
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from resizer.config import load_config
+from resizer.edge import events, origin, runtime
+from resizer.edge.events import MAX_ORIGIN_GENERATED_BYTES, CloudFrontEvent, Headers, check_settable
+from resizer.edge.origin import IMMUTABLE, origin_response
+from resizer.edge.viewer import viewer_request
+
+CONFIG = load_config()
+
+
+def encode(array, fmt: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+ASTRONAUT_JPEG = encode(skdata.astronaut(), "JPEG", quality=90)  # 512x512
+COFFEE_PNG = encode(skdata.coffee(), "PNG")  # 600x400
+NOISE_PNG = encode(np.random.default_rng(7).integers(0, 256, (1300, 1300, 3), dtype=np.uint8), "PNG")
+
+
+@pytest.fixture
+def baked_config(bucket, monkeypatch):
+    """The packaged config with the test bucket baked in, as `resizer build` does."""
+    config = CONFIG.with_bucket(bucket)
+    monkeypatch.setattr(runtime, "packaged_config", lambda: config)
+    origin.s3_origin.cache_clear()
+    yield config
+    origin.s3_origin.cache_clear()
+
+
+def assert_settable_headers(response: dict) -> None:
+    """Every header a handler returns is one Lambda@Edge lets a function set (else CloudFront answers 502)."""
+    for lower, values in response["headers"].items():
+        assert lower == lower.lower()
+        for item in values:
+            assert item["key"].lower() == lower
+
+
+def log_lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+# --- viewer-request --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("uri", "accept", "rewritten"), [
+    ("/images/test-sm.png", cf_events.CHROME_ACCEPT, "/_variants/sm/avif/images/test.png"),
+    ("/images/test-md.jpg", "image/webp,image/*;q=0.8", "/_variants/md/webp/images/test.jpg"),
+    ("/images/test-lg.jpg", "image/*,*/*;q=0.8", "/_variants/lg/jpeg/images/test.jpg"),
+    ("/images/test-xl.png", None, "/_variants/xl/png/images/test.png"),
+    ("/images/caf%C3%A9%20au%20lait-sm.jpg", None, "/_variants/sm/jpeg/images/caf%C3%A9%20au%20lait.jpg"),
+])
+def test_viewer_rewrites_variant_urls(uri, accept, rewritten, capsys):
+    event = cf_events.viewer_request(uri, accept)
+    before = cf_events.request_of(event)
+    result = viewer_request(event, None)
+    assert result["uri"] == rewritten
+    assert result["querystring"] == ""
+    assert {k: v for k, v in result.items() if k not in ("uri", "querystring")} == {
+        k: v for k, v in before.items() if k not in ("uri", "querystring")}
+    [line] = log_lines(capsys)
+    assert (line["outcome"], line["uri"], line["rewritten"]) == ("rewritten", uri, rewritten)
+    assert line["requestId"] == event["Records"][0]["cf"]["config"]["requestId"]
+
+
+def test_viewer_passes_originals_through_untouched():
+    event = cf_events.viewer_request("/images/test.png")
+    before = cf_events.request_of(event)
+    assert viewer_request(event, None) == before
+
+
+@pytest.mark.parametrize("uri", ["/images/../secret-sm.png", "/images//a-sm.png", "/_variants/sm/webp/a.png",
+                                 "/images/100%-sm.png"])
+def test_viewer_answers_malformed_paths_with_a_short_400(uri, capsys):
+    result = viewer_request(cf_events.viewer_request(uri), None)
+    assert result["status"] == "400"
+    assert Headers(result["headers"]).get("cache-control") == "max-age=60"
+    assert result["bodyEncoding"] == "text" and len(result["body"]) < 100
+    assert "Traceback" not in result["body"]
+    assert len(json.dumps(result)) < events.MAX_VIEWER_GENERATED_BYTES
+    assert_settable_headers(result)
+    assert log_lines(capsys)[0]["status"] == 400
+
+
+def test_viewer_module_imports_no_image_library_and_no_s3_client():
+    code = ("import sys, resizer.edge.viewer; "
+            "print(sorted(m for m in ('PIL', 'pyvips', 'boto3', 'botocore', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# --- origin-response: pass-through ------------------------------------------------------------
+
+def test_origin_adds_nosniff_to_an_original_served_as_is(baked_config):
+    event = cf_events.origin_response("/images/test.png", 200, baked_config.bucket)
+    expected = cf_events.response_of(event)
+    expected["headers"]["x-content-type-options"] = [{"key": "X-Content-Type-Options", "value": "nosniff"}]
+    assert origin_response(event, None) == expected
+
+
+def test_origin_passes_a_missing_original_through(baked_config):
+    event = cf_events.origin_response("/images/nothing.png", 404, baked_config.bucket)
+    assert origin_response(event, None) == cf_events.response_of(event)
+
+
+def test_origin_adds_vary_to_a_stored_variant(baked_config, capsys):
+    event = cf_events.origin_response("/_variants/sm/webp/images/test.png", 200, baked_config.bucket)
+    result = origin_response(event, None)
+    assert Headers(result["headers"]).get("vary") == "Accept"
+    assert "body" not in result and result["status"] == "200"
+    assert log_lines(capsys)[0]["outcome"] == "hit"
+
+
+def test_origin_passes_an_s3_500_through(baked_config):
+    event = cf_events.origin_response("/_variants/sm/webp/images/test.png", 500, baked_config.bucket)
+    assert origin_response(event, None) == cf_events.response_of(event)
+
+
+# --- origin-response: misses over moto ------------------------------------------------------------
+
+def generated_image(result: dict) -> tuple[bytes, Image.Image]:
+    assert result["bodyEncoding"] == "base64"
+    body = base64.b64decode(result["body"], validate=True)
+    return body, Image.open(io.BytesIO(body))
+
+
+@pytest.mark.parametrize("miss_status", [404, 403])
+def test_miss_generates_stores_and_then_hits(baked_config, s3_client, miss_status, capsys):
+    s3_client.put_object(Bucket=baked_config.bucket, Key="images/astronaut.jpg", Body=ASTRONAUT_JPEG)
+    key = "_variants/md/webp/images/astronaut.jpg"
+
+    result = origin_response(cf_events.origin_response("/" + key, miss_status, baked_config.bucket), None)
+    assert result["status"] == "200"
+    headers = Headers(result["headers"])
+    assert (headers.get("content-type"), headers.get("cache-control"), headers.get("vary")) == (
+        "image/webp", IMMUTABLE, "Accept")
+    body, image = generated_image(result)
+    assert (image.format, image.size) == ("WEBP", (250, 250))
+    assert_settable_headers(result)
+
+    stored = s3_client.get_object(Bucket=baked_config.bucket, Key=key)
+    assert stored["Body"].read() == body
+    assert (stored["ContentType"], stored["CacheControl"]) == ("image/webp", IMMUTABLE)
+    original = s3_client.get_object(Bucket=baked_config.bucket, Key="images/astronaut.jpg")["Body"].read()
+    assert original == ASTRONAUT_JPEG
+    listed = s3_client.list_objects_v2(Bucket=baked_config.bucket)["Contents"]
+    assert sorted(o["Key"] for o in listed) == [key, "images/astronaut.jpg"]
+
+    hit = origin_response(cf_events.origin_response("/" + key, 200, baked_config.bucket), None)
+    assert hit["status"] == "200" and "body" not in hit
+    assert Headers(hit["headers"]).get("vary") == "Accept"
+
+    miss_log, hit_log = log_lines(capsys)
+    assert (miss_log["outcome"], miss_log["status"], miss_log["stored"]) == ("generated", 200, True)
+    assert {"get_ms", "transform", "put_ms", "total_ms"} <= set(miss_log["timings"])
+    assert (hit_log["outcome"], hit_log["status"]) == ("hit", 200)
+
+
+def test_miss_with_a_percent_encoded_key(baked_config, s3_client):
+    s3_client.put_object(Bucket=baked_config.bucket, Key="images/café au lait.png", Body=COFFEE_PNG)
+    viewer = viewer_request(cf_events.viewer_request("/images/caf%C3%A9%20au%20lait-sm.png", None), None)
+    result = origin_response(cf_events.origin_response(viewer["uri"], 404, baked_config.bucket), None)
+    _, image = generated_image(result)
+    assert (image.format, image.size) == ("PNG", (100, 67))
+    assert s3_client.head_object(Bucket=baked_config.bucket, Key="_variants/sm/png/images/café au lait.png")
+
+
+def test_concurrent_creator_wins_and_the_miss_still_answers(baked_config, s3_client, capsys):
+    """412 on the create-only PUT means another request stored it first: keep theirs, answer with ours."""
+    key = "_variants/sm/webp/images/coffee.png"
+    s3_client.put_object(Bucket=baked_config.bucket, Key="images/coffee.png", Body=COFFEE_PNG)
+    s3_client.put_object(Bucket=baked_config.bucket, Key=key, Body=b"theirs", ContentType="image/webp")
+    result = origin_response(cf_events.origin_response("/" + key, 404, baked_config.bucket), None)
+    assert result["status"] == "200"
+    assert generated_image(result)[1].size == (100, 67)
+    assert s3_client.get_object(Bucket=baked_config.bucket, Key=key)["Body"].read() == b"theirs"
+    assert log_lines(capsys)[0]["stored"] is False
+
+
+def test_output_over_one_megabyte_is_stored_and_redirected(baked_config, s3_client, capsys):
+    s3_client.put_object(Bucket=baked_config.bucket, Key="images/noise.png", Body=NOISE_PNG)
+    key = "_variants/xl/png/images/noise.png"
+    result = origin_response(cf_events.origin_response("/" + key, 404, baked_config.bucket), None)
+    assert result["status"] == "302"
+    headers = Headers(result["headers"])
+    assert (headers.get("location"), headers.get("cache-control")) == ("/images/noise-xl.png", "no-store")
+    assert "body" not in result
+    stored = s3_client.get_object(Bucket=baked_config.bucket, Key=key)
+    body = stored["Body"].read()
+    assert len(body) * 4 / 3 > MAX_ORIGIN_GENERATED_BYTES
+    assert Image.open(io.BytesIO(body)).size == (1200, 1200)
+    assert stored["CacheControl"] == IMMUTABLE
+    assert_settable_headers(result)
+    assert log_lines(capsys)[0]["outcome"] == "redirect"
+
+
+@pytest.mark.parametrize(("original", "status"), [
+    (None, 404),  # no original
+    (b"this is not an image at all", 415),
+    (ASTRONAUT_JPEG[: len(ASTRONAUT_JPEG) // 3], 422),  # truncated JPEG
+])
+def test_miss_failures_answer_their_status_briefly(baked_config, s3_client, original, status, capsys):
+    if original is not None:
+        s3_client.put_object(Bucket=baked_config.bucket, Key="images/bad.jpg", Body=original)
+    event = cf_events.origin_response("/_variants/sm/webp/images/bad.jpg", 404, baked_config.bucket)
+    result = origin_response(event, None)
+    assert result["status"] == str(status)
+    assert Headers(result["headers"]).get("cache-control") == "max-age=60"
+    assert result["bodyEncoding"] == "text"
+    assert len(result["body"]) < 100 and "Traceback" not in result["body"]
+    assert_settable_headers(result)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=baked_config.bucket).get("Contents", [])]
+    assert not any(k.startswith("_variants/") for k in keys)
+    assert log_lines(capsys)[0]["status"] == status
+
+
+def test_unreachable_s3_is_a_502(baked_config, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # discard port: connection refused
+    origin.s3_origin.cache_clear()
+    event = cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404, baked_config.bucket)
+    result = origin_response(event, None)
+    assert result["status"] == "502"
+    assert Headers(result["headers"]).get("cache-control") == "max-age=60"
+
+
+def test_unexpected_failure_is_a_500_without_internals(bucket, monkeypatch, capsys):
+    """A zip built without a bucket: S3Origin refuses (ValueError), the handler still answers."""
+    monkeypatch.setattr(runtime, "packaged_config", lambda: CONFIG)  # bucket = ""
+    origin.s3_origin.cache_clear()
+    result = origin_response(cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404), None)
+    assert (result["status"], result["body"]) == ("500", "Internal error\n")
+    line = log_lines(capsys)[0]
+    assert (line["outcome"], line["error"]) == ("error", "ValueError")
+
+
+def test_malformed_derived_key_is_a_400(baked_config):
+    event = cf_events.origin_response("/_variants/huge/webp/images/a.jpg", 404, baked_config.bucket)
+    result = origin_response(event, None)
+    assert result["status"] == "400"
+
+
+# --- events --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["Connection", "X-Amz-Cf-Id", "x-edge-location", "Via", "Transfer-Encoding",
+                                  "X-Forwarded-Proto", "Upgrade"])
+def test_headers_refuse_names_lambda_edge_rejects(name):
+    with pytest.raises(ValueError):
+        check_settable(name)
+    with pytest.raises(ValueError):
+        Headers({}).set(name, "x")
+
+
+def test_event_view_reads_and_writes_the_raw_dicts():
+    raw = cf_events.origin_response("/a.png", 404)
+    event = CloudFrontEvent(raw)
+    assert (event.response.status, event.event_type) == (404, "origin-response")
+    assert event.request.headers.get("ACCEPT") == cf_events.CHROME_ACCEPT
+    event.response.headers.set("Vary", "Accept")
+    assert raw["Records"][0]["cf"]["response"]["headers"]["vary"] == [{"key": "Vary", "value": "Accept"}]
+    assert CloudFrontEvent(cf_events.viewer_request("/a.png")).response is None
