@@ -1,0 +1,128 @@
+"""`resizer serve`: the local CloudFront + Lambda@Edge emulator, over real HTTP on loopback."""
+
+import hashlib
+import http.client
+import shutil
+import threading
+from io import BytesIO
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resizer.emulator import make_server
+from resizer.origins import LocalOrigin, S3Origin
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def originals(tmp_path, sample_photos):
+    folder = tmp_path / "originals"
+    (folder / "images").mkdir(parents=True)
+    for photo in sample_photos:
+        shutil.copy(photo, folder / "images" / photo.name)
+    noise = np.random.default_rng(0).integers(0, 256, (1500, 1500, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "images" / "noise.png")
+    (folder / "images" / "page.html").write_text("<script>alert(1)</script>")
+    return folder
+
+
+@pytest.fixture
+def serve(config):
+    """Start an emulator on a free loopback port; yields a `get(path, **headers)` helper."""
+    servers = []
+
+    def start(origin):
+        server = make_server(origin, config, port=0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        port = server.server_address[1]
+
+        def request(path, method="GET", **headers):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request(method, path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+        return request
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_variant_is_made_then_served_from_cache(originals, tmp_path, serve, config):
+    before = _snapshot(originals)
+    get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix))
+    status, headers, body = get("/images/coffee-sm.png", Accept="image/avif,image/webp")
+    assert status == 200 and headers["x-cache"].startswith("Miss")
+    assert headers["content-type"] == "image/avif" and headers["vary"] == "Accept"
+    assert int(headers["content-length"]) == len(body)
+    assert "origin-response;dur=" in headers["server-timing"]
+    image = Image.open(BytesIO(body))
+    assert image.format == "AVIF" and max(image.size) == 100
+    assert (tmp_path / "derived" / "sm" / "avif" / "images" / "coffee.png").read_bytes() == body
+
+    status, headers, again = get("/images/coffee-sm.png", Accept="image/avif,image/webp")
+    assert status == 200 and headers["x-cache"].startswith("Hit") and again == body
+
+    status, headers, webp = get("/images/coffee-sm.png", Accept="image/webp")  # another format, another key
+    assert headers["x-cache"].startswith("Miss") and Image.open(BytesIO(webp)).format == "WEBP"
+    status, headers, png = get("/images/coffee-sm.png")
+    assert Image.open(BytesIO(png)).format == "PNG"
+    assert _snapshot(originals) == before
+
+
+def test_originals_unknown_suffixes_and_bad_paths(originals, tmp_path, serve, config):
+    get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix))
+    original = (originals / "images" / "coffee.png").read_bytes()
+    status, headers, body = get("/images/coffee.png")
+    assert status == 200 and body == original and headers["x-content-type-options"] == "nosniff"
+    assert get("/images/coffee-zz.png")[0] == 404  # not a variant: the original `coffee-zz.png`, absent
+    status, headers, body = get("/images/../images/coffee-sm.png")
+    assert status == 400 and body.startswith(b"Malformed") and "max-age=60" in headers["cache-control"]
+    assert get("/images/%2e%2e/x-sm.png")[0] == 400
+    assert get("/_variants/sm/png/images/coffee.png")[0] == 400
+    status, headers, body = get("/images/missing-md.jpg")
+    assert status == 404 and b"Traceback" not in body
+    assert not (tmp_path / "derived" / "md").exists()
+
+
+def test_head_etag_and_conditional_get(originals, tmp_path, serve, config):
+    get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix))
+    status, headers, body = get("/images/chelsea-md.png", Accept="image/webp")
+    etag = headers["etag"]
+    status, head_headers, head_body = get("/images/chelsea-md.png", method="HEAD", Accept="image/webp")
+    assert status == 200 and head_body == b"" and head_headers["content-length"] == str(len(body))
+    status, _, body304 = get("/images/chelsea-md.png", Accept="image/webp", If_None_Match=etag)
+    assert status == 304 and body304 == b""
+    assert get("/images/chelsea-md.png", Accept="image/webp", If_None_Match='"other"')[0] == 200
+
+
+def test_output_over_the_generated_response_limit_redirects_to_the_public_url(originals, tmp_path, serve, config):
+    get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix))
+    status, headers, body = get("/images/noise-xl.png")
+    assert status == 302 and headers["location"] == "/images/noise-xl.png"
+    assert headers["cache-control"] == "no-store"
+    stored = tmp_path / "derived" / "xl" / "png" / "images" / "noise.png"
+    assert stored.stat().st_size > 1_000_000
+    status, headers, body = get(headers["location"])  # what the browser does next
+    assert status == 200 and body == stored.read_bytes() and Image.open(BytesIO(body)).size == (1200, 1200)
+
+
+def test_s3_origin(serve, config, s3_client, bucket, moto_endpoint, sample_photos):
+    original = sample_photos[0].read_bytes()
+    s3_client.put_object(Bucket=bucket, Key="images/a.png", Body=original)
+    get = serve(S3Origin(bucket, config.region, endpoint_url=moto_endpoint))
+    status, headers, body = get("/images/a-lg.png", Accept="image/webp")
+    assert status == 200 and headers["content-type"] == "image/webp"
+    stored = s3_client.get_object(Bucket=bucket, Key="_variants/lg/webp/images/a.png")
+    assert stored["Body"].read() == body and stored["CacheControl"].endswith("immutable")
+    assert get("/images/a-lg.png", Accept="image/webp")[1]["x-cache"].startswith("Hit")
+    assert s3_client.get_object(Bucket=bucket, Key="images/a.png")["Body"].read() == original
