@@ -209,7 +209,14 @@ def _sample_origin() -> Path:
     return folder
 
 
-_COMMANDS = [_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser]
+def _add_bench(commands) -> None:
+    # The workbench is measurement code, not runtime: it lives in resizer_bench, which never ships to Lambda.
+    from resizer_bench import bench
+
+    bench.add_parser(commands)
+
+
+_COMMANDS = [_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser, _add_bench]
 
 if __name__ == "__main__":
     sys.exit(main())
