@@ -1,0 +1,246 @@
+"""The report of one `resizer bench` run: HTML exports of the executed notebooks, summary.md, run.json and an
+index.html that links everything and shows the figures.
+
+Written after every notebook, so a run that stops half-way still leaves a readable partial report.
+"""
+
+import html
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from .coldstart import MB
+from .executor import cpu_count
+from .paths import RunDir
+
+# The packages whose versions decide the numbers (distribution name -> label in run.json).
+PACKAGES = {"pillow": "pillow", "pyvips": "pyvips", "pyvips-binary": "pyvips-binary", "numpy": "numpy",
+            "scikit-image": "skimage", "pandas": "pandas", "papermill": "papermill", "nbconvert": "nbconvert",
+            "dask": "dask"}
+SUMMARY_TITLE = "# Benchmark summary"  # index.html shows summary.md under its own heading
+# index.html marks every <img> once the page has loaded, so a headless browser's DOM dump tells which loaded.
+IMG_CHECK = """<script>
+window.addEventListener("load", () => {
+  for (const img of document.images) img.dataset.loaded = String(img.complete && img.naturalWidth > 0);
+  document.body.dataset.imagesChecked = "true";
+});
+</script>"""
+STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; } td, th { border: 1px solid #ccc; padding: .2rem .5rem; }
+th { background: #f4f4f4; text-align: left; } .failed { color: #b00; font-weight: bold; } .ok { color: #070; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; } pre { background: #f6f6f6;
+padding: .6rem; overflow-x: auto; } .summary { border-left: 4px solid #ddd; padding-left: 1rem; }
+</style>"""
+
+
+def export_html(notebook: Path, target: Path) -> Path:
+    """The executed notebook as HTML with code inputs hidden: markdown, results and figures stay; stderr
+    (progress bars, warnings) is left out of the HTML and kept in the executed .ipynb."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    quiet = logging.getLogger(f"{__name__}.html")  # not "Alternative text is missing" for every matplotlib figure
+    quiet.setLevel(logging.ERROR)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, log=quiet)
+    body, _ = exporter.from_notebook_node(nb)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def environment() -> dict:
+    """Library versions, CPU and threading of this interpreter (the kernels run the same one)."""
+    versions = {"python": platform.python_version()}
+    for dist, label in PACKAGES.items():
+        try:
+            versions[label] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[label] = None
+    threads = {"VIPS_CONCURRENCY": os.environ.get("VIPS_CONCURRENCY")}
+    try:
+        import pyvips
+
+        versions["libvips"] = ".".join(str(pyvips.version(i)) for i in range(3))
+        threads["vips_concurrency"] = pyvips.concurrency_get()
+    except (ImportError, OSError) as exc:
+        versions["libvips"] = f"unavailable: {exc}"
+    return {
+        "versions": versions,
+        "machine": {"cpu_model": cpu_model(), "cores": os.cpu_count(), "cores_available": cpu_count(),
+                    "platform": platform.platform(), "executable": sys.executable},
+        "threads": threads,
+        "git": git_state(),
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_state(root: Path | None = None) -> dict | None:
+    """Commit and dirtiness of the checkout (read-only git calls), or None outside a git repository."""
+    root = root or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def key_numbers(run: RunDir) -> list[str]:
+    """Headline numbers read back from the tables the notebooks wrote (those that exist); the details are in
+    each notebook's own section."""
+    lines = []
+    if run.has_table("speed"):
+        speed = run.read_table("speed")
+        for backend, group in speed.groupby("backend", sort=False):
+            at = group.groupby("threads")["latency_ms_median"].median()
+            lines.append(f"{backend}: median transform " + ", ".join(f"{ms:.0f} ms at {t} thread(s)" for t, ms in
+                                                                     at.items()) + f" ({len(group) // len(at)} cases)")
+    if run.has_table("throughput"):
+        mix = run.read_table("throughput").query("format == 'all'")
+        lines.append(f"throughput with {mix['workers'].max()} processes: "
+                     + ", ".join(f"{r.backend} {r.images_per_s:.1f} transforms/s" for r in mix.itertuples()))
+    if run.has_table("rss"):
+        rss = run.read_table("rss").groupby("backend", sort=False)["rss_peak_mb"].max()
+        lines.append("peak RSS of one transform: " + ", ".join(f"{b} {mb:.0f} MB" for b, mb in rss.items()))
+    if run.has_table("cold_start"):
+        cold = run.read_table("cold_start").set_index(["target", "phase"])["ms_median"]
+        picks = {("import vips", "import"): "import vips", ("import pillow", "import"): "import pillow",
+                 ("artifact origin-response", "import"): "origin-response zip: handler import",
+                 ("artifact origin-response", "first request"): "first request"}
+        found = [f"{label} {cold[key]:.0f} ms" for key, label in picks.items() if key in cold]
+        if found:
+            lines.append("cold start (medians): " + ", ".join(found))
+    if run.has_table("artifacts"):
+        sizes = run.read_table("artifacts")
+        lines.append("zips: " + ", ".join(f"{r.artifact} {r.bytes / MB:.2f} MB of {r.limit_bytes / MB:.0f} MB"
+                                          for r in sizes.itertuples()))
+    config = run.path / "variants.toml"
+    if config.is_file():
+        import tomllib
+
+        chosen = tomllib.loads(config.read_text(encoding="utf-8"))
+        lines.append(f"chosen config: backend {chosen.get('backend')!r}, variants "
+                     f"{', '.join(chosen.get('variants', {}))} (variants.toml)")
+    return lines
+
+
+def write_summary(run: RunDir, notebooks: list[str]) -> Path:
+    """summary.md: key numbers, then each notebook's fragment (summary/<notebook>.md) in run order."""
+    parts = [SUMMARY_TITLE, ""]
+    numbers = key_numbers(run)
+    if numbers:
+        parts += ["## Key numbers", "", *(f"- {line}" for line in numbers), ""]
+    for name in notebooks:
+        fragment = run.path / "summary" / f"{name}.md"
+        if fragment.is_file():
+            parts += [fragment.read_text(encoding="utf-8").strip(), ""]
+    path = run.path / "summary.md"
+    path.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
+    return path
+
+
+def write_run_json(run: RunDir, info: dict) -> Path:
+    path = run.path / "run.json"
+    path.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def write_index(run: RunDir, info: dict) -> Path:
+    """index.html: status, notebooks (HTML + executed .ipynb), summary, every figure inline, data and config."""
+    root = run.path
+    e = html.escape
+    out = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
+           f"<title>resizer bench {e(info['run_id'])}</title>", STYLE, IMG_CHECK, "</head><body>",
+           f"<h1>resizer bench <code>{e(info['run_id'])}</code></h1>"]
+    status = info["status"]
+    if status == "ok":
+        out.append(f"<p class='ok'>Completed in {info['wall_seconds']:.0f} s.</p>")
+    elif status == "running":
+        out.append(f"<p>Running for {info['wall_seconds']:.0f} s so far; reload to follow.</p>")
+    else:
+        failed = info.get("failed_notebook")
+        where = f" in notebook <a href='{e(_html_of(failed))}'>{e(failed)}</a>" if failed else ""
+        out.append(f"<p class='failed'>Run {e(status)}{where}: {e(info.get('error') or '')}</p>")
+
+    out.append("<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>wall s</th><th>files</th></tr>")
+    for nb in info["notebooks"]:
+        links = " · ".join(f"<a href='{e(nb[k])}'>{k}</a>" for k in ("html", "notebook") if nb.get(k))
+        seconds = f"{nb['seconds']:.1f}" if nb.get("seconds") is not None else ""
+        out.append(f"<tr><td>{e(nb['name'])}</td><td class='{e(nb['status'])}'>{e(nb['status'])}</td>"
+                   f"<td>{seconds}</td><td>{links}</td></tr>")
+    out.append("</table>")
+
+    summary = root / "summary.md"
+    if summary.is_file():
+        text = summary.read_text(encoding="utf-8").removeprefix(SUMMARY_TITLE + "\n")
+        out.append(f"<h2>Summary</h2><div class='summary'>{_markdown(text)}</div>")
+
+    figures = _files(root, "figures", ".png")
+    if figures:
+        out.append("<h2>Figures</h2>")
+        for fig in figures:
+            out.append(f"<figure><img src='{e(fig)}' alt='{e(Path(fig).stem)}'>"
+                       f"<figcaption>{e(Path(fig).stem)}</figcaption></figure>")
+
+    tables = _files(root, "data", ".parquet")
+    if tables:
+        out.append("<h2>Data</h2><table><tr><th>table</th><th>files</th></tr>")
+        for table in tables:
+            csv = Path(table).with_suffix(".csv").as_posix()
+            csv_link = f" · <a href='{e(csv)}'>csv</a>" if (root / csv).is_file() else ""
+            out.append(f"<tr><td>{e(Path(table).stem)}</td><td><a href='{e(table)}'>parquet</a>{csv_link}</td></tr>")
+        out.append("</table>")
+
+    config = root / "variants.toml"
+    if config.is_file():
+        out.append("<h2>Chosen config</h2><p><a href='variants.toml'>variants.toml</a> "
+                   "(build with <code>resizer build --config variants.toml</code>)</p>"
+                   f"<pre>{e(config.read_text(encoding='utf-8'))}</pre>")
+    out.append("<h2>Parameters and environment</h2><p><a href='run.json'>run.json</a>: versions, CPU, parameters, "
+               f"timings.</p><pre>{e(json.dumps(info.get('parameters', {}), indent=1))}</pre>"
+               f"<pre>{e(json.dumps(info.get('versions', {}), indent=1))}</pre>")
+    out.append("</body></html>")
+    path = root / "index.html"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def _html_of(notebook: str) -> str:
+    return f"html/{notebook}.html"
+
+
+def _files(root: Path, folder: str, suffix: str) -> list[str]:
+    """Relative paths of the files in root/folder, in creation order (= notebook order)."""
+    paths = sorted((root / folder).glob(f"*{suffix}"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def _markdown(text: str) -> str:
+    import mistune
+
+    return mistune.create_markdown(plugins=["table"])(text)

@@ -1,0 +1,204 @@
+"""`resizer bench`: the runner executes the real notebooks on a tiny dataset and leaves a complete report folder;
+a failing notebook stops the run with a partial report and a non-zero exit."""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+import skimage.data
+from PIL import Image
+
+from resizer.config import load_config
+from resizer_bench import bench
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESENT = [n for n in bench.NOTEBOOKS if (ROOT / "notebooks" / f"{n}.ipynb").is_file()]
+# Fast encoders and small boxes: the runner is under test here, not the codecs.
+TINY_CONFIG = """
+[encoders.png]
+effort = 1
+[encoders.webp]
+effort = 0
+[encoders.avif]
+effort = 0
+[variants.sm]
+size = 32
+[variants.md]
+size = 64
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """Three small real photos (JPEG, PNG, WebP) cut from scikit-image's bundled ones."""
+    folder = tmp_path_factory.mktemp("tiny-dataset")
+    for name, fmt, size in (("coffee", "JPEG", 120), ("chelsea", "PNG", 96), ("astronaut", "WEBP", 80)):
+        image = Image.open(Path(skimage.data.data_dir) / f"{name}.png").convert("RGB")
+        image.thumbnail((size, size))
+        image.save(folder / f"{name}.{fmt.lower().replace('jpeg', 'jpg')}", fmt)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "variants.toml"
+    path.write_text(TINY_CONFIG, encoding="utf-8")
+    return path
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="resizer")
+    bench.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def test_parse_value_reads_literals_and_keeps_other_text():
+    assert bench.parse_value("3") == 3
+    assert bench.parse_value("0.5") == 0.5
+    assert bench.parse_value("True") is True
+    assert bench.parse_value("true") is True
+    assert bench.parse_value("null") is None
+    assert bench.parse_value("['jpeg', 'webp']") == ["jpeg", "webp"]
+    assert bench.parse_value('{"a": 1}') == {"a": 1}
+    assert bench.parse_value("'quoted'") == "quoted"
+    assert bench.parse_value("s3://bucket/prefix") == "s3://bucket/prefix"
+    assert bench.parse_value("reports/x") == "reports/x"
+
+
+def test_registering_the_command_loads_no_workbench():
+    """`resizer key` must stay instant: building the parser imports bench.py, which imports nothing heavy."""
+    code = ("import sys, resizer_bench.bench; "
+            "print(sorted(m for m in ('pandas', 'papermill', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_notebooks_run_in_canonical_order(tmp_path):
+    for name in ("choose", "speed", "quality", "extra"):
+        nbformat.write(nbformat.v4.new_notebook(), tmp_path / f"{name}.ipynb")
+    assert bench.select_notebooks(tmp_path, None) == ["quality", "speed", "choose"]
+    assert bench.select_notebooks(tmp_path, ["extra", "choose", "quality"]) == ["quality", "choose", "extra"]
+    with pytest.raises(FileNotFoundError, match="cold_start"):
+        bench.select_notebooks(tmp_path, ["cold_start"])
+
+
+def test_kernel_runs_this_interpreter():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    name = bench.ensure_kernel()
+    argv0 = KernelSpecManager().get_kernel_spec(name).argv[0]
+    assert argv0 == sys.executable or (name == "python3" and argv0 == "python")
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tmp_path, tiny_dataset):
+    with pytest.raises(ValueError, match="no_such_parameter"):
+        bench.run_bench(str(tiny_dataset), quick=True, out=tmp_path, params={"no_such_parameter": 1},
+                        notebooks=["speed"], progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_quick_bench_writes_the_whole_report(tmp_path, tiny_dataset, tiny_config):
+    params = {"config": str(tiny_config), "formats": ["jpeg", "webp"], "n": 2, "unzip_runs": 1,
+              "request_variant": "md"}
+    declared = {p for n in PRESENT for p in papermill.inspect_notebook(str(ROOT / "notebooks" / f"{n}.ipynb"))}
+    params = {k: v for k, v in params.items() if k in declared}
+    run = bench.run_bench(str(tiny_dataset), quick=True, out=tmp_path, params=params, notebooks=PRESENT,
+                          run_id="run", progress=False)
+    folder = tmp_path / "run"
+    assert run.run_dir == folder
+    assert run.ok, [(nb.name, nb.error) for nb in run.notebooks]
+
+    for name in PRESENT:
+        executed = nbformat.read(folder / "notebooks" / f"{name}.ipynb", as_version=4)
+        code = [c for c in executed.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), name
+        injected = [c for c in code if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and f"run_dir = {str(folder)!r}" in injected[0].source.replace('"', "'")
+        html = (folder / "html" / f"{name}.html").read_text(encoding="utf-8")
+        assert "<html" in html
+        assert "run_dir = " not in html and "load_dataset(" not in html  # code inputs hidden
+
+    tables = {p.stem for p in (folder / "data").glob("*.parquet")}
+    assert {p.stem for p in (folder / "data").glob("*.csv")} == tables
+    figures = sorted((folder / "figures").glob("*.png"))
+    assert figures
+    for figure in figures:
+        with Image.open(figure) as image:
+            assert image.format == "PNG" and image.width > 100 and image.height > 100
+
+    if "speed" in PRESENT:
+        speed = pd.read_parquet(folder / "data" / "speed.parquet")
+        assert {"backend", "format", "variant", "threads", "n", "latency_ms_median", "latency_ms_p90"} <= set(speed)
+        assert set(speed["backend"]) == {"vips", "pillow"} and set(speed["format"]) == {"jpeg", "webp"}
+        assert set(speed["variant"]) == {"sm", "md"} and 1 in set(speed["threads"])
+        assert (speed["n"] >= 1).all() and (speed["latency_ms_median"] <= speed["latency_ms_p90"]).all()
+        throughput = pd.read_parquet(folder / "data" / "throughput.parquet")
+        assert (throughput["images_per_s"] > 0).all() and set(throughput["backend"]) == {"vips", "pillow"}
+        rss = pd.read_parquet(folder / "data" / "rss.parquet")
+        assert (rss["rss_peak_mb"] >= rss["rss_baseline_mb"]).all() and (rss["rss_baseline_mb"] > 5).all()
+    if "cold_start" in PRESENT:
+        cold = pd.read_parquet(folder / "data" / "cold_start.parquet")
+        assert {"target", "backend", "phase", "n", "ms_median", "ms_p90"} <= set(cold)
+        phases = set(zip(cold["target"], cold["phase"], strict=True))
+        assert {("interpreter", "process"), ("import vips", "import"), ("import pillow", "import")} <= phases
+        assert {("artifact origin-response", p) for p in ("unzip", "import", "first request", "second request")} \
+            <= phases
+        assert (cold.loc[cold["phase"] != "unzip", "n"] == 2).all()
+        sizes = pd.read_parquet(folder / "data" / "artifacts.parquet")
+        assert set(sizes["artifact"]) == {"viewer-request", "origin-response"} and sizes["fits"].all()
+        assert not pd.read_parquet(folder / "data" / "importtime.parquet").empty
+
+    summary = (folder / "summary.md").read_text(encoding="utf-8")
+    assert "## Key numbers" in summary
+    for name in PRESENT:
+        fragment = folder / "summary" / f"{name}.md"
+        if fragment.is_file():
+            assert fragment.read_text(encoding="utf-8").strip() in summary
+
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    assert set(re.findall(r"<img src='(figures/[^']+\.png)'", index)) == {f"figures/{f.name}" for f in figures}
+    for name in PRESENT:
+        assert f"html/{name}.html" in index and f"notebooks/{name}.ipynb" in index
+
+    info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert info["status"] == "ok" and info["run_id"] == "run"
+    for package in ("pillow", "pyvips", "libvips", "numpy", "skimage", "pandas", "papermill", "python"):
+        assert info["versions"][package], package
+    assert re.fullmatch(r"\d+\.\d+\.\d+", info["versions"]["libvips"])
+    assert info["machine"]["cpu_model"] and info["machine"]["cores"] >= 1
+    assert "vips_concurrency" in info["threads"]
+    if (ROOT / ".git").exists():
+        assert re.fullmatch(r"[0-9a-f]{40}", info["git"]["commit"])
+    assert info["parameters"]["dataset"] == str(tiny_dataset) and info["parameters"]["quick"] is True
+    assert info["parameters"]["run_dir"] == str(folder)
+    assert [nb["name"] for nb in info["notebooks"]] == PRESENT
+    assert all(nb["status"] == "ok" and nb["seconds"] > 0 for nb in info["notebooks"])
+    assert info["wall_seconds"] >= sum(nb["seconds"] for nb in info["notebooks"])
+
+    if "choose" in PRESENT:
+        assert info["config"] == "variants.toml"
+        load_config(folder / "variants.toml")
+
+
+def test_failing_notebook_stops_the_run_with_a_partial_report(tmp_path, tiny_dataset, capsys):
+    code = _cli(["bench", "--dataset", str(tiny_dataset), "--quick", "--out", str(tmp_path),
+                 "--notebooks", "cold_start,speed", "-p", "backends", "['no-such-backend']"])
+    assert code == 1
+    (folder,) = tmp_path.iterdir()
+    info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert info["status"] == "failed" and info["failed_notebook"] == "speed"
+    assert [(nb["name"], nb["status"]) for nb in info["notebooks"]] == [("speed", "failed"), ("cold_start", "pending")]
+    executed = nbformat.read(folder / "notebooks" / "speed.ipynb", as_version=4)
+    assert any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    assert "class='failed'" in index and "href='html/speed.html'" in index
+    assert (folder / "html" / "speed.html").is_file()
+    assert "speed.ipynb" in capsys.readouterr().err
