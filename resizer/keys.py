@@ -86,6 +86,8 @@ def parse_public_path(path: str, config) -> PublicRequest:
     if not (dash and base and suffix in config.variants):
         return PublicRequest(key, None)
     original = f"{folder}{slash}{base}{dot}{extension}"
+    if original.split("/", 1)[0] == config.derived_prefix:  # `/_variants-sm`: a variant of `_variants`
+        raise MalformedKey("derived objects are not addressable directly")
     budget = config.limits.max_key_bytes - longest_derived_prefix(config)
     if len(original.encode("utf-8")) > budget:
         raise MalformedKey(f"original key longer than {budget} bytes leaves no room for derived keys")

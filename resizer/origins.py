@@ -6,11 +6,12 @@ OriginalNotFound (404), OriginTimeout (504), OriginFailure (502).
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import OriginalNotFound, OriginFailure, OriginTimeout
+from .errors import OriginalNotFound, OriginFailure, OriginTimeout, TooLarge
 from .formats import FORMATS, sniff
 
 # Bounded so that a miss (GET original + PUT variant, each at most ATTEMPTS x (CONNECT + READ)) ends inside
@@ -18,6 +19,9 @@ from .formats import FORMATS, sniff
 CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
 ATTEMPTS = 2
+# A GET, body included, ends within this: the read timeout bounds each socket read, not a slow steady stream.
+GET_BUDGET_S = ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
+BODY_CHUNK = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,12 @@ class LocalOrigin:
             return self.prefix + path.relative_to(self.derived_dir).as_posix()
         return path.relative_to(self.originals_dir).as_posix()
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The object's bytes; TooLarge (before reading) when it has more than `max_bytes`."""
         try:
-            return self._path(key).read_bytes()
+            path = self._path(key)
+            _check_size(key, path.stat().st_size, max_bytes)
+            return path.read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise OriginalNotFound(key) from None
         except OSError as exc:
@@ -128,10 +135,24 @@ class S3Origin:
         except Exception as exc:  # noqa: BLE001 - translated, or re-raised as-is when not botocore's
             raise _translate(exc, f"S3 {operation} {key}", key) from None
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The object's bytes within GET_BUDGET_S; TooLarge from Content-Length, before the body is read."""
+        deadline = time.monotonic() + GET_BUDGET_S
         response = self._call("get_object", key)
+        body = response["Body"]
         try:
-            return response["Body"].read()
+            _check_size(key, response.get("ContentLength", 0), max_bytes)
+            chunks, size = [], 0
+            for chunk in body.iter_chunks(BODY_CHUNK):
+                size += len(chunk)
+                _check_size(key, size, max_bytes)  # a length the header did not announce
+                if time.monotonic() > deadline:
+                    raise OriginTimeout(f"S3 get_object {key}: body not read within {GET_BUDGET_S} s")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except (TooLarge, OriginTimeout):
+            body.close()
+            raise
         except Exception as exc:  # noqa: BLE001 - see _call
             raise _translate(exc, f"S3 get_object {key} (body)", key) from None
 
@@ -163,6 +184,11 @@ class S3Origin:
                     yield item["Key"]
         except Exception as exc:  # noqa: BLE001 - see _call
             raise _translate(exc, f"S3 list {prefix!r}", prefix) from None
+
+
+def _check_size(key: str, size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise TooLarge(f"{key}: {size} bytes > {max_bytes}")
 
 
 class _Exists(Exception):

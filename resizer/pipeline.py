@@ -19,6 +19,8 @@ Variant steps run once per (variant, format) over an `Output`:
     encode        the variant's encoder settings, no metadata
 
 Any library error on the way is bad input: CorruptImage (422). Nothing but ResizerError leaves for bad bytes.
+Timings are per step; libvips is lazy, so its decoding and resampling are paid where pixels are first needed
+(materialize, a rotating auto_orient, or encode): compare backends on totals, not step by step.
 """
 
 from collections.abc import Callable, Sequence
@@ -210,6 +212,6 @@ def transform(data: bytes, variant: Variant, fmt: str, *, backend: str | Backend
 def inspect(data: bytes, *, backend: str | Backend = "vips") -> SourceInfo:
     """What the header of an original says (`resizer info`); no limits apply and no pixels are decoded."""
     be = _backend(backend)
-    src = Source(data, be, Limits(), box=1, reuse=False)
+    src = Source(data, be, DEFAULT_LIMITS, box=1, reuse=False)
     _run((sniff, probe), src, be)
     return src.info

@@ -1,6 +1,8 @@
-"""Full CloudFront Lambda@Edge events, shaped like the examples in the CloudFront developer guide."""
+"""Full CloudFront Lambda@Edge events, shaped like the examples in the CloudFront developer guide, and checks on
+what the handlers return and log."""
 
 import copy
+import json
 
 DISTRIBUTION = {"distributionDomainName": "d111111abcdef8.cloudfront.net",
                 "distributionId": "EDFDVBD6EXAMPLE"}
@@ -23,11 +25,13 @@ def viewer_request(uri: str, accept: str | None = CHROME_ACCEPT, querystring: st
     }}]}
 
 
-def origin_response(uri: str, status: int, bucket: str = "originals", accept: str = CHROME_ACCEPT) -> dict:
-    """An origin-response event from an S3 origin behind OAC: `uri` is what the viewer function left."""
+def origin_response(uri: str, status: int, bucket: str = "originals", accept: str = CHROME_ACCEPT,
+                    content_type: str = "image/png") -> dict:
+    """An origin-response event from an S3 origin behind OAC: `uri` is what the viewer function left;
+    `content_type` is the stored object's, on a 200."""
     domain = f"{bucket}.s3.us-east-1.amazonaws.com"
     if status == 200:
-        response_headers = {"Content-Type": "image/png", "Content-Length": "1234", "ETag": '"abc"',
+        response_headers = {"Content-Type": content_type, "Content-Length": "1234", "ETag": '"abc"',
                             "Last-Modified": "Wed, 26 Nov 2026 10:00:00 GMT", "Server": "AmazonS3",
                             "Accept-Ranges": "bytes", "Via": "1.1 abc.cloudfront.net (CloudFront)"}
     else:
@@ -53,3 +57,16 @@ def request_of(event: dict) -> dict:
 
 def response_of(event: dict) -> dict:
     return copy.deepcopy(event["Records"][0]["cf"]["response"])
+
+
+def assert_settable_headers(response: dict) -> None:
+    """Every header a handler returns is one Lambda@Edge lets a function set (else CloudFront answers 502)."""
+    for lower, values in response["headers"].items():
+        assert lower == lower.lower()
+        for item in values:
+            assert item["key"].lower() == lower
+
+
+def log_lines(capsys) -> list[dict]:
+    """The JSON log lines the handlers printed since the last read."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]

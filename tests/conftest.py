@@ -7,9 +7,12 @@ animation, EXIF orientation, a wide-gamut ICC profile) built from those photos w
 Parametrize over files by naming `corpus_image` or `sample_photo` as an argument (see pytest_generate_tests).
 """
 
+import hashlib
+import http.client
 import io
 import os
 import struct
+import threading
 import uuid
 import zlib
 from importlib.util import find_spec
@@ -17,9 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 from PIL import Image, ImageCms
 
 from resizer.config import load_config, parse_config
+
+# The slow fuzz run's example count (tests/test_fuzz.py applies it to its `_long` twins).
+settings.register_profile("fuzz", max_examples=100_000, deadline=None, suppress_health_check=list(HealthCheck))
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
@@ -62,6 +69,18 @@ def bucket(s3_client):
     name = f"originals-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def baked_config(bucket, monkeypatch):
+    """The packaged config with the test bucket baked in, as `resizer build` does: what the handlers read."""
+    from resizer.edge import origin, runtime
+
+    config = load_config().with_bucket(bucket)
+    monkeypatch.setattr(runtime, "packaged_config", lambda: config)
+    origin.s3_origin.cache_clear()
+    yield config
+    origin.s3_origin.cache_clear()
 
 
 # --- images -------------------------------------------------------------------------------------------------
@@ -109,6 +128,12 @@ def corpus_images(corpus_dir) -> list[Path]:
 def sample_photos() -> list[Path]:
     """scikit-image's bundled natural photographs: PNG and JPEG, RGB and grey, some with ICC profiles."""
     return [SKIMAGE_DATA / name for name in SAMPLE_PHOTOS]
+
+
+@pytest.fixture(scope="session")
+def real_photos(sample_photos) -> list[Path]:
+    """The corpus when it exists, else scikit-image's photos: for tests that need real files but not the corpus."""
+    return _corpus_files() or sample_photos
 
 
 @pytest.fixture(scope="session")
@@ -212,3 +237,45 @@ def generated_images(photo, p3_profile) -> dict[str, bytes]:
         "animated.webp": save(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100,
                               lossless=True),
     }
+
+
+def snapshot(folder: Path) -> dict:
+    """relative path -> sha256 of every file under `folder`: compare before and after to prove nothing changed."""
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+# --- the emulator -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def serve(config):
+    """`serve(origin, config=None)` starts an emulator on a free loopback port and returns a
+    `get(path, method="GET", **headers) -> (status, headers, body)` helper; all are stopped afterwards and the
+    origin and config they installed in the handler modules are removed again."""
+    from resizer.edge import origin as origin_module
+    from resizer.edge import runtime
+    from resizer.emulator import make_server
+
+    servers = []
+
+    def start(origin, config_=None):
+        server = make_server(origin, config_ or config, port=0)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        servers.append(server)
+        port = server.server_address[1]
+
+        def request(path, method="GET", **headers):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request(method, path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+        return request
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    origin_module._installed_origin.clear()
+    runtime._installed.clear()

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, JpegImagePlugin
 
-from resizer.backends import Backend, get_backend
+from resizer.backends import Backend, get_backend, pillow, vips
 from resizer.config import BACKENDS, EncoderSettings
 
 BACKEND_NAMES = pytest.mark.parametrize("name", BACKENDS)
@@ -204,3 +204,19 @@ def test_encoders_write_no_metadata(name, fmt, sample_photos):
     assert out.format == fmt.upper()
     assert not {"exif", "icc_profile", "xmp", "XML:com.adobe.xmp", "comment"} & set(out.info)
     assert not out.getexif()
+
+
+@pytest.mark.parametrize("module", [pillow, vips], ids=["pillow", "vips"])
+def test_srgb_profiles_are_told_apart_from_wide_gamut_ones(module, sample_photos, p3_profile):
+    photos = {p.name: p for p in sample_photos}
+    assert module.is_srgb_profile(Image.open(photos["astronaut.png"]).info["icc_profile"])  # sRGB IEC61966-2.1
+    assert not module.is_srgb_profile(Image.open(photos["rocket.jpg"]).info["icc_profile"])  # Adobe RGB (1998)
+    assert not module.is_srgb_profile(p3_profile)
+
+
+@pytest.mark.parametrize("module", [pillow, vips], ids=["pillow", "vips"])
+def test_every_corpus_profile_is_srgb_in_all_but_name(module, corpus_images):
+    # The corpus carries "sRGB IEC61966-2.1" and the compact "c2" (see inventory.csv, column icc).
+    profiles = {Image.open(p).info.get("icc_profile") for p in corpus_images} - {None}
+    assert len(profiles) >= 2
+    assert all(module.is_srgb_profile(icc) for icc in profiles)

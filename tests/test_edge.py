@@ -9,6 +9,7 @@ import sys
 import cf_events
 import numpy as np
 import pytest
+from cf_events import assert_settable_headers, log_lines
 from PIL import Image
 from skimage import data as skdata
 
@@ -30,28 +31,6 @@ def encode(array, fmt: str, **params) -> bytes:
 ASTRONAUT_JPEG = encode(skdata.astronaut(), "JPEG", quality=90)  # 512x512
 COFFEE_PNG = encode(skdata.coffee(), "PNG")  # 600x400
 NOISE_PNG = encode(np.random.default_rng(7).integers(0, 256, (1300, 1300, 3), dtype=np.uint8), "PNG")
-
-
-@pytest.fixture
-def baked_config(bucket, monkeypatch):
-    """The packaged config with the test bucket baked in, as `resizer build` does."""
-    config = CONFIG.with_bucket(bucket)
-    monkeypatch.setattr(runtime, "packaged_config", lambda: config)
-    origin.s3_origin.cache_clear()
-    yield config
-    origin.s3_origin.cache_clear()
-
-
-def assert_settable_headers(response: dict) -> None:
-    """Every header a handler returns is one Lambda@Edge lets a function set (else CloudFront answers 502)."""
-    for lower, values in response["headers"].items():
-        assert lower == lower.lower()
-        for item in values:
-            assert item["key"].lower() == lower
-
-
-def log_lines(capsys) -> list[dict]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
 
 
 # --- viewer-request --------------------------------------------------------------------------------

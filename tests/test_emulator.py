@@ -1,21 +1,14 @@
 """`resizer serve`: the local CloudFront + Lambda@Edge emulator, over real HTTP on loopback."""
 
-import hashlib
-import http.client
 import shutil
-import threading
 from io import BytesIO
 
 import numpy as np
 import pytest
+from conftest import snapshot
 from PIL import Image
 
-from resizer.emulator import make_server
 from resizer.origins import LocalOrigin, S3Origin
-
-
-def _snapshot(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture
@@ -30,35 +23,8 @@ def originals(tmp_path, sample_photos):
     return folder
 
 
-@pytest.fixture
-def serve(config):
-    """Start an emulator on a free loopback port; yields a `get(path, **headers)` helper."""
-    servers = []
-
-    def start(origin):
-        server = make_server(origin, config, port=0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        port = server.server_address[1]
-
-        def request(path, method="GET", **headers):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request(method, path, headers={k.replace("_", "-"): v for k, v in headers.items()})
-            response = connection.getresponse()
-            body = response.read()
-            connection.close()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-
-        return request
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def test_variant_is_made_then_served_from_cache(originals, tmp_path, serve, config):
-    before = _snapshot(originals)
+    before = snapshot(originals)
     get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix))
     status, headers, body = get("/images/coffee-sm.png", Accept="image/avif,image/webp")
     assert status == 200 and headers["x-cache"].startswith("Miss")
@@ -76,7 +42,7 @@ def test_variant_is_made_then_served_from_cache(originals, tmp_path, serve, conf
     assert headers["x-cache"].startswith("Miss") and Image.open(BytesIO(webp)).format == "WEBP"
     status, headers, png = get("/images/coffee-sm.png")
     assert Image.open(BytesIO(png)).format == "PNG"
-    assert _snapshot(originals) == before
+    assert snapshot(originals) == before
 
 
 def test_originals_unknown_suffixes_and_bad_paths(originals, tmp_path, serve, config):

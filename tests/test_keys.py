@@ -68,6 +68,7 @@ def test_public_paths(path, original, variant):
         "/images/%ff%fe.png",  # not UTF-8
         "/_variants/sm/webp/images/test.png",  # derived objects are not public
         "/_variants",
+        "/_variants-sm",  # the sm variant of an original named like the derived prefix (found by fuzzing)
         "/" + "a" * 1025 + ".png",
         "/" + "a" * (1024 - 20) + "-sm.png",  # original fits S3 but leaves no room for a derived key
     ],

@@ -13,6 +13,13 @@ from ..config import EncoderSettings
 
 Image = Any  # the backend library's image type; the pipeline never looks inside
 
+# RGB colours (a 6×6×6 cube and a grey ramp) that an embedded profile must map to within one level for the
+# backends to call it sRGB and skip converting through it: most web photos carry such a profile (often a compact
+# copy like "c2"), and the conversion costs as much CPU as the decode. Real wide-gamut profiles move these
+# colours by 100 levels and more.
+SRGB_PROBE = bytes(v for r in range(0, 256, 51) for g in range(0, 256, 51) for b in range(0, 256, 51)
+                   for v in (r, g, b)) + bytes(v for grey in range(0, 256, 5) for v in (grey, grey, grey))
+
 
 @dataclass(frozen=True)
 class SourceInfo:

@@ -3,11 +3,12 @@
 import io
 import struct
 import zlib
+from functools import lru_cache
 
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from ..config import EncoderSettings
-from .base import Backend, SourceInfo
+from .base import SRGB_PROBE, Backend, SourceInfo
 
 # The pipeline checks width×height against the configured Limits from the header before any pixel is decoded,
 # so that check is the one guard. Pillow's own guard (a warning above 89 Mpx, an error above 179 Mpx, raised
@@ -77,8 +78,11 @@ class PillowBackend(Backend):
             # 16/32-bit grey: scale to 8 bits (Pillow's own I;16 -> L conversion clips at 255).
             image = image.convert("I").point(lambda v: v / 256).convert("L")
         if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
-            image = _icc_to_srgb(image, icc)
-        image = image.convert("RGBA" if alpha else "RGB")  # palette, grey, CMYK without profile, LA, ...
+            if not (image.mode.startswith("RGB") and is_srgb_profile(icc)):
+                image = _icc_to_srgb(image, icc)
+        target = "RGBA" if alpha else "RGB"
+        if image.mode != target:
+            image = image.convert(target)  # palette, grey, CMYK without a profile, LA, ...
         image.info = {}  # nothing of the original's metadata may reach an encoder
         return image
 
@@ -93,7 +97,7 @@ class PillowBackend(Backend):
 
     def resize(self, image: Image.Image, width: int, height: int) -> Image.Image:
         # LANCZOS (a=3, like libvips' lanczos3); reducing_gap=2.0 first box-reduces by an integer factor
-        # while the remaining scale stays >= 2, as libvips resize does with gap=2.0. Pillow premultiplies RGBA
+        # while the remaining scale stays >= 2, as libvips resize does with gap=2.0. RGBA is premultiplied.
         return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
 
     def flatten(self, image: Image.Image) -> Image.Image:
@@ -132,12 +136,20 @@ def _bit_depth(im: Image.Image) -> int:
     if im.mode.startswith("I;16"):
         return 16
     # Pillow reads 16-bit RGB(A) PNG and TIFF as 8-bit modes; the decoder's raw mode still says ";16".
-    rawmode = im.tile[0].args if im.tile else None
-    if isinstance(rawmode, tuple):
-        rawmode = rawmode[0] if rawmode else None
+    args = im.tile[0].args if im.tile else None
+    rawmode = args[0] if isinstance(args, tuple) and args else args
     if isinstance(rawmode, str) and ";16" in rawmode:
         return 16
     return BIT_DEPTH.get(im.mode, 8)
+
+
+@lru_cache(maxsize=64)
+def is_srgb_profile(icc: bytes) -> bool:
+    """Does converting through this RGB profile leave SRGB_PROBE within one level? (see base.SRGB_PROBE)"""
+    probe = Image.frombytes("RGB", (len(SRGB_PROBE) // 3, 1), SRGB_PROBE)
+    converted = _icc_to_srgb(probe, icc)
+    return converted is not probe and all(
+        abs(a - b) <= 1 for a, b in zip(converted.tobytes(), SRGB_PROBE, strict=True))
 
 
 def _icc_to_srgb(image: Image.Image, icc: bytes) -> Image.Image:

@@ -1,14 +1,17 @@
-"""libvips backend (pyvips): lazy, sequential, threaded pipelines; pixels are computed only when encoding.
+"""libvips backend (pyvips): lazy, sequential, threaded pipelines; pixels are computed only when needed
+(encode, materialize, or a rotation).
 
 Every loader reads with access="sequential" (streams top to bottom, low memory) and fail_on="truncated":
 libvips would otherwise render a truncated file with its missing part grey, where Pillow (with
 LOAD_TRUNCATED_IMAGES off) fails; with this both backends answer 422.
 """
 
+from functools import lru_cache
+
 import pyvips
 
 from ..config import EncoderSettings
-from .base import Backend, SourceInfo
+from .base import SRGB_PROBE, Backend, SourceInfo
 
 LOADERS = {  # the sniffed format picks the loader: libvips does not get to guess again
     "jpeg": pyvips.Image.jpegload_buffer,
@@ -24,6 +27,7 @@ BIT_DEPTH = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int"
 # lanczos3 and gap 2.0 (libvips' defaults, set here on purpose): an integer box shrink while the remaining
 # scale stays >= 2, then lanczos3 -- the same recipe as Pillow's LANCZOS with reducing_gap=2.0.
 KERNEL, GAP = "lanczos3", 2.0
+INTENT = "relative"  # libvips' default, set on purpose: see the Pillow backend
 SUBSAMPLE = {"4:2:0": "on", "4:4:4": "off"}
 WHITE = [255, 255, 255]
 
@@ -61,9 +65,10 @@ class VipsBackend(Backend):
         return image.copy_memory().autorot()
 
     def to_srgb(self, image: pyvips.Image) -> pyvips.Image:
-        if image.get_typeof("icc-profile-data"):
+        profile = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
+        if profile and not (image.interpretation == "srgb" and is_srgb_profile(profile)):
             # A profile that does not fit the pixels is ignored by libvips, with a warning.
-            image = image.icc_transform("srgb", embedded=True, intent="relative")
+            image = image.icc_transform("srgb", embedded=True, intent=INTENT)
         elif image.interpretation == "cmyk" and image.format == "uchar":
             # No profile: the plain formula Pillow uses, (255-C)(255-K)/255, rather than colourspace() through
             # libvips' built-in print profile, so an untagged CMYK file looks the same on both backends.
@@ -109,3 +114,19 @@ class VipsBackend(Backend):
             save, params = image.heifsave_buffer, {"compression": "av1", "bitdepth": 8, "Q": s.quality,
                                                    "effort": s.effort, "subsample_mode": subsample}
         return save(keep="none", **{k: v for k, v in params.items() if v is not None})
+
+
+@lru_cache(maxsize=64)
+def is_srgb_profile(icc: bytes) -> bool:
+    """Does converting through this RGB profile leave SRGB_PROBE within one level? (see base.SRGB_PROBE)
+
+    A profile libvips cannot use passes too: icc_transform would ignore it anyway.
+    """
+    probe = pyvips.Image.new_from_memory(SRGB_PROBE, len(SRGB_PROBE) // 3, 1, 3, "uchar").copy(
+        interpretation="srgb")
+    probe.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
+    try:
+        converted = probe.icc_transform("srgb", embedded=True, intent=INTENT)
+        return (converted - probe).abs().max() <= 1
+    except pyvips.Error:
+        return False

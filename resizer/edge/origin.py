@@ -1,6 +1,9 @@
 """origin-response: on a miss for a derived key, make the variant, store it in S3 and answer with it.
 
-    original key, any status      -> pass through (+ X-Content-Type-Options: nosniff on success)
+    original key, 2xx             -> pass through + X-Content-Type-Options: nosniff; unless the origin's
+                                     Content-Type is a raster image type we decode, served as an attachment
+                                     (application/octet-stream, CSP sandbox): no stored HTML/SVG runs here
+    original key, other statuses  -> pass through
     derived key, 2xx/304          -> pass through + Vary: Accept (a hit)
     derived key, 403/404          -> a miss: GET original, transform, PUT create-only, answer (or 302 when the
                                      generated response would pass CloudFront's 1 MB limit)
@@ -17,6 +20,7 @@ import time
 from .. import pipeline
 from ..backends import get_backend
 from ..errors import ResizerError
+from ..formats import FORMATS
 from ..keys import parse_derived_key, percent_decode, public_path
 from ..origins import S3Origin
 from . import runtime
@@ -30,6 +34,11 @@ from .events import (
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MISS_STATUSES = (403, 404)  # 403: the bucket policy lacks s3:ListBucket, S3's way of saying "no such key"
+# Originals served inline: the raster types we decode (none can carry script). SVG, HTML, XML, a missing or
+# generic type (application/octet-stream) are downloaded instead, so the image domain hosts no stored XSS.
+INLINE_TYPES = frozenset(f.media_type for f in FORMATS.values())
+ATTACHMENT = {"Content-Type": "application/octet-stream", "Content-Disposition": "attachment",
+              "Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
 @functools.cache
@@ -73,9 +82,10 @@ def origin_response(event: dict, context=None) -> dict:
     try:
         config = runtime.packaged_config()
         if not cf.request.uri.startswith(f"/{config.derived_prefix}/"):
+            record["outcome"] = "original"
             if response.status < 300:
-                response.headers.set("X-Content-Type-Options", "nosniff")
-            result, record["outcome"] = response.raw, "original"
+                _serve_original_safely(response, record)
+            result = response.raw
         elif response.status in MISS_STATUSES:
             result = _make_variant(config, percent_decode(cf.request.uri)[1:], timings, record)
         else:
@@ -95,11 +105,20 @@ def origin_response(event: dict, context=None) -> dict:
     return result
 
 
+def _serve_original_safely(response, record: dict) -> None:
+    response.headers.set("X-Content-Type-Options", "nosniff")
+    media_type = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type not in INLINE_TYPES:
+        for name, value in ATTACHMENT.items():
+            response.headers.set(name, value)
+        record.update(outcome="attachment", originType=media_type)
+
+
 def _make_variant(config, key: str, timings: dict, record: dict) -> dict:
     derived = parse_derived_key(config, key)
     origin = current_origin(config)
     t = time.perf_counter()
-    data = origin.get(derived.original_key)
+    data = origin.get(derived.original_key, max_bytes=config.limits.max_source_bytes)
     timings["get_ms"] = _ms(t)
     result = pipeline.transform(data, config.variant(derived.variant), derived.format,
                                 backend=config.backend, limits=config.limits)
