@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -64,13 +65,39 @@ def _ttl(headers: dict[str, str]) -> int:
     return int(match.group(1)) if match else 0
 
 
+class _Cache:
+    """The edge cache: honours max-age, and evicts least recently used entries past a byte budget, as an edge
+    location does, so a long-running emulator stays bounded in memory."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.entries: OrderedDict[str, tuple[float, Answer]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> Answer | None:
+        with self.lock:
+            expires, answer = self.entries.get(key, (0.0, None))
+            if answer is None or expires <= time.monotonic():
+                return None
+            self.entries.move_to_end(key)
+            return answer
+
+    def put(self, key: str, answer: Answer, ttl: int) -> None:
+        with self.lock:
+            if key in self.entries:
+                self.bytes -= len(self.entries.pop(key)[1].body)
+            self.entries[key] = (time.monotonic() + ttl, answer)
+            self.bytes += len(answer.body)
+            while self.bytes > self.max_bytes and self.entries:
+                self.bytes -= len(self.entries.popitem(last=False)[1][1].body)
+
+
 class Distribution:
     """The CloudFront side: events, cache and origin fetch around the two handler functions."""
 
-    def __init__(self, origin):
+    def __init__(self, origin, cache_bytes: int = 256 * 2**20):
         self.origin = origin
-        self.cache: dict[str, tuple[float, Answer]] = {}
-        self.lock = threading.Lock()
+        self.cache = _Cache(cache_bytes)
 
     def handle(self, method: str, uri: str, querystring: str, headers: dict[str, str]) -> Answer:
         request = {"_id": uuid.uuid4().hex, "clientIp": "127.0.0.1", "method": method, "uri": uri,
@@ -82,9 +109,8 @@ class Distribution:
             return self._generated(result, timings)
         request.update(result)
         key = request["uri"]
-        with self.lock:
-            expires, cached = self.cache.get(key, (0.0, None))
-        if cached and expires > time.monotonic():
+        cached = self.cache.get(key)
+        if cached:
             return Answer(cached.status, dict(cached.headers), cached.body, timings, "Hit")
         t = time.perf_counter()
         status, origin_headers, body = self._fetch(key)
@@ -100,8 +126,7 @@ class Distribution:
             answer = self._generated(result, timings)
         ttl = _ttl(answer.headers)
         if ttl and method == "GET":
-            with self.lock:
-                self.cache[key] = (time.monotonic() + ttl, answer)
+            self.cache.put(key, answer, ttl)
         return answer
 
     def _fetch(self, key_uri: str) -> tuple[int, dict[str, str], bytes]:
@@ -169,9 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def make_server(origin, config, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def make_server(origin, config, host: str = "127.0.0.1", port: int = 0,
+                cache_bytes: int = 256 * 2**20) -> ThreadingHTTPServer:
     """A ready (not yet serving) emulator on loopback; `server.server_address` has the port."""
     runtime.install_config(config)
     install_origin(origin)
-    handler = type("Handler", (_Handler,), {"distribution": Distribution(origin)})
+    handler = type("Handler", (_Handler,), {"distribution": Distribution(origin, cache_bytes)})
     return ThreadingHTTPServer((host, port), handler)

@@ -257,8 +257,8 @@ def serve(config):
 
     servers = []
 
-    def start(origin, config_=None):
-        server = make_server(origin, config_ or config, port=0)
+    def start(origin, config_=None, **options):
+        server = make_server(origin, config_ or config, port=0, **options)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         servers.append(server)
         port = server.server_address[1]

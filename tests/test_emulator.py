@@ -92,3 +92,14 @@ def test_s3_origin(serve, config, s3_client, bucket, moto_endpoint, sample_photo
     assert stored["Body"].read() == body and stored["CacheControl"].endswith("immutable")
     assert get("/images/a-lg.png", Accept="image/webp")[1]["x-cache"].startswith("Hit")
     assert s3_client.get_object(Bucket=bucket, Key="images/a.png")["Body"].read() == original
+
+
+def test_cache_evicts_least_recently_used_past_its_byte_budget(originals, tmp_path, serve, config):
+    get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix), cache_bytes=12_000)
+    sizes = {name: len(get(f"/images/{name}-sm.png", Accept="image/webp")[2]) for name in ("coffee", "chelsea")}
+    assert sum(sizes.values()) <= 12_000  # both fit: both are hits
+    assert all(get(f"/images/{n}-sm.png", Accept="image/webp")[1]["x-cache"].startswith("Hit") for n in sizes)
+    big = get("/images/astronaut-md.png", Accept="image/webp")[2]
+    assert len(big) + sizes["chelsea"] > 12_000 - sizes["coffee"]
+    # chelsea was used last before astronaut, so coffee (least recently used) went first
+    assert get("/images/coffee-sm.png", Accept="image/webp")[1]["x-cache"].startswith("Miss")
