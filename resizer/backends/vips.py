@@ -21,6 +21,11 @@ LOADERS = {  # the sniffed format picks the loader: libvips does not get to gues
     "tiff": pyvips.Image.tiffload_buffer,
     "avif": pyvips.Image.heifload_buffer,
 }
+# libvips' operation cache reuses results of identical calls: every request here is a new image, so it would
+# only hold memory (as imgproxy, we turn it off; RSS then stays flat in a long-running process).
+pyvips.cache_set_max(0)
+pyvips.cache_set_max_mem(0)
+
 LOAD_OPTIONS = {"access": "sequential", "fail_on": "truncated"}
 BIT_DEPTH = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32, "float": 32,
              "double": 64}
