@@ -9,7 +9,7 @@
 Wheels and the pyvips wheel built from its sdist are cached under $RESIZER_BUILD_CACHE (default
 ~/.cache/resizer-build), so a rebuild makes no download. Zips are reproducible: sorted entries, fixed dates.
 When an interpreter of the target version is found, modules are precompiled (unchecked-hash .pyc): /var/task
-is read-only, so without them every cold start would compile botocore and the backend from source.
+is read-only, so without them every cold start would compile the backend's and our modules from source.
 """
 
 import base64
@@ -100,7 +100,7 @@ def build(config_path: str | Path | None, bucket: str | None, python_version: st
     lock = read_lock()
     if config.backend not in lock["backends"]:
         raise BuildError(f"{LOCK_PATH.name} has no wheels for backend {config.backend!r}")
-    requirements = [*lock["backends"][config.backend], *lock["s3"]["botocore"]]
+    requirements = [*lock["backends"][config.backend], *lock["s3"]["client"]]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     interpreter = find_interpreter(python_version)
@@ -127,7 +127,7 @@ def build(config_path: str | Path | None, bucket: str | None, python_version: st
         "derived_prefix": config.derived_prefix,
         "config_source": str(source.source),
         "config_sha256": config.digest,
-        "s3_client": "botocore, vendored in origin-response.zip (docs/EDGE.md, 'S3 client')",
+        "s3_client": "obstore, vendored in origin-response.zip (docs/EDGE.md, 'S3 client')",
         "packages": dict(pinned(r) for r in requirements),
         "artifacts": artifacts,
     }

@@ -3,7 +3,6 @@
 Every problem is a `ConfigError` naming the file, the field and what is wrong with it.
 """
 
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -67,6 +66,8 @@ class Config:
     @property
     def digest(self) -> str:
         """sha256 of the config text, recorded in build.json so a deployed zip names its config."""
+        import hashlib  # here: loading OpenSSL costs the handlers' cold start, which never needs the digest
+
         return hashlib.sha256(self.text.encode()).hexdigest()
 
     def with_bucket(self, bucket: str) -> "Config":

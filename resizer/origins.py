@@ -5,7 +5,6 @@ OriginalNotFound (404), OriginTimeout (504), OriginFailure (502).
 """
 
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from .formats import FORMATS, sniff
 CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
 ATTEMPTS = 2
-# A GET, body included, ends within this: the read timeout bounds each socket read, not a slow steady stream.
+# A GET, body included, ends within this: the read timeout bounds each socket read, not a slow steady stream, and
+# obstore resumes a broken body with a range request (a retry the attempt count does not see).
 GET_BUDGET_S = ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
 BODY_CHUNK = 1 << 18
 
@@ -83,6 +83,8 @@ class LocalOrigin:
 
     def put_if_absent(self, key: str, data: bytes, content_type: str, cache_control: str) -> bool:
         """Create-only write (hard link of a finished temp file): False when the key already exists."""
+        import tempfile  # here, not at the top: the Lambda handler imports this module and never needs it
+
         if not key.startswith(self.prefix):
             raise OriginFailure(f"refusing to write outside the derived prefix: {key!r}")
         path = self._path(key)
@@ -112,76 +114,93 @@ class LocalOrigin:
 
 
 class S3Origin:
-    """One bucket through botocore (boto3's core: boto3 adds nothing used here). The client is built once."""
+    """One bucket through obstore (Rust's object_store: signing, retries and timeouts in the extension module).
+
+    Credentials, and the endpoint when `endpoint_url` is None, come from the environment (AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN as Lambda sets them; AWS_ENDPOINT_URL_S3 for tests and emulators).
+    The client is built here, once: the handler keeps one S3Origin per container.
+    """
 
     def __init__(self, bucket: str, region: str, endpoint_url: str | None = None):
-        import botocore.config
-        import botocore.session
+        from datetime import timedelta
+
+        from obstore.store import S3Store
 
         if not bucket:
             raise ValueError("no bucket configured (resizer build --bucket NAME bakes it into the config)")
         self.bucket = bucket
-        config = botocore.config.Config(
-            connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-            retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+        attempt = timedelta(seconds=CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
+        endpoint = {} if endpoint_url is None else {"aws_endpoint_url_s3": endpoint_url}  # beats the variable
+        self.store = S3Store(
+            bucket, region=region, **endpoint,
+            client_options={
+                "connect_timeout": timedelta(seconds=CONNECT_TIMEOUT_S),
+                "read_timeout": timedelta(seconds=READ_TIMEOUT_S),  # each read, like botocore's
+                "timeout": attempt,  # a whole attempt, body included: a drip feed ends too
+                # plain http only when an endpoint override says so (moto, emulators); AWS's own is https
+                "allow_http": (endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3", "")).startswith("http://"),
+            },
+            # a retry starts only within the first attempt's window: at most ATTEMPTS x attempt per call
+            retry_config={"max_retries": ATTEMPTS - 1, "retry_timeout": attempt, "backoff": {
+                "init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=1)}},
         )
-        # endpoint_url None: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL if set (tests), else the regional one.
-        self.client = botocore.session.get_session().create_client(
-            "s3", region_name=region, endpoint_url=endpoint_url, config=config)
 
-    def _call(self, operation: str, key: str, **params):
+    def _call(self, operation: str, key: str, *args, **kwargs):
+        import obstore
+
         try:
-            return getattr(self.client, operation)(Bucket=self.bucket, Key=key, **params)
-        except Exception as exc:  # noqa: BLE001 - translated, or re-raised as-is when not botocore's
+            return getattr(obstore, operation)(self.store, key, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - translated, or re-raised as-is when not obstore's
             raise _translate(exc, f"S3 {operation} {key}", key) from None
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """The object's bytes within GET_BUDGET_S; TooLarge from Content-Length, before the body is read."""
         deadline = time.monotonic() + GET_BUDGET_S
-        response = self._call("get_object", key)
-        body = response["Body"]
+        response = self._call("get", key)
+        _check_size(key, response.meta["size"], max_bytes)  # the body is dropped unread
         try:
-            _check_size(key, response.get("ContentLength", 0), max_bytes)
             chunks, size = [], 0
-            for chunk in body.iter_chunks(BODY_CHUNK):
+            for chunk in response.stream(min_chunk_size=BODY_CHUNK):
                 size += len(chunk)
                 _check_size(key, size, max_bytes)  # a length the header did not announce
                 if time.monotonic() > deadline:
-                    raise OriginTimeout(f"S3 get_object {key}: body not read within {GET_BUDGET_S} s")
+                    raise OriginTimeout(f"S3 get {key}: body not read within {GET_BUDGET_S} s")
                 chunks.append(chunk)
             return b"".join(chunks)
         except (TooLarge, OriginTimeout):
-            body.close()
             raise
         except Exception as exc:  # noqa: BLE001 - see _call
-            raise _translate(exc, f"S3 get_object {key} (body)", key) from None
+            raise _translate(exc, f"S3 get {key} (body)", key) from None
 
     def head(self, key: str) -> ObjectInfo | None:
+        """A HEAD request (obstore's own `head` returns no Content-Type or Cache-Control)."""
         try:
-            r = self._call("head_object", key)
+            r = self._call("get", key, options={"head": True})
         except OriginalNotFound:
             return None
-        return ObjectInfo(key, r["ContentLength"], r.get("ContentType"), r.get("CacheControl"))
+        return ObjectInfo(key, r.meta["size"], r.attributes.get("Content-Type"), r.attributes.get("Cache-Control"))
 
     def put_if_absent(self, key: str, data: bytes, content_type: str, cache_control: str) -> bool:
         """PutObject with If-None-Match: * — False when another writer created the key first (412/409)."""
         try:
-            self._call("put_object", key, Body=data, ContentType=content_type, CacheControl=cache_control,
-                       IfNoneMatch="*")
+            self._call("put", key, data, mode="create", use_multipart=False,
+                       attributes={"Content-Type": content_type, "Cache-Control": cache_control})
             return True
         except _Exists:
             return False
 
     def delete(self, key: str) -> None:
-        self._call("delete_object", key)
+        self._call("delete", key)
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """Keys starting with `prefix`, in S3's (lexicographic) order."""
+        """Keys starting with `prefix`, in S3's (lexicographic) order.
+
+        object_store lists whole path segments: ask for the prefix's folder, keep the keys that match."""
+        import obstore
+
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-            for page in pages:
-                for item in page.get("Contents", []):
-                    yield item["Key"]
+            for batch in obstore.list(self.store, prefix=prefix.rpartition("/")[0] or None):
+                yield from (item["path"] for item in batch if item["path"].startswith(prefix))
         except Exception as exc:  # noqa: BLE001 - see _call
             raise _translate(exc, f"S3 list {prefix!r}", prefix) from None
 
@@ -196,22 +215,23 @@ class _Exists(Exception):
 
 
 def _translate(exc: Exception, what: str, key: str) -> Exception:
-    """botocore's exceptions -> ours: no such key -> OriginalNotFound, timeouts -> OriginTimeout, else 502.
+    """obstore's exceptions -> ours: no such key -> OriginalNotFound, timeouts -> OriginTimeout, else 502.
 
-    Anything that is not botocore's comes back unchanged (a bug, which the handler answers with a 500).
+    obstore has no timeout class: a timeout is a GenericError whose text (object_store's error, Debug-printed)
+    carries reqwest's `kind: Timeout`. A missing bucket is a 404 too, told apart by S3's error code in the body.
+    Anything that is not obstore's comes back unchanged (a bug, which the handler answers with a 500).
     """
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+    from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in ("NoSuchKey", "NotFound", "404"):  # not NoSuchBucket (also a 404): a broken deployment
-            return OriginalNotFound(key)
-        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
-            return _Exists()
-        return OriginFailure(f"{what}: {code or status}")
-    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
-        return OriginTimeout(f"{what}: {type(exc).__name__}")
-    if isinstance(exc, BotoCoreError):
-        return OriginFailure(f"{what}: {type(exc).__name__}")
+    text = str(exc)
+    if isinstance(exc, FileNotFoundError):
+        if "<Code>NoSuchBucket</Code>" in text:  # a broken deployment, not a missing original
+            return OriginFailure(f"{what}: NoSuchBucket")
+        return OriginalNotFound(key)
+    if isinstance(exc, (AlreadyExistsError, PreconditionError)):
+        return _Exists()
+    if isinstance(exc, BaseError):
+        if "kind: Timeout" in text or "TimedOut" in text:
+            return OriginTimeout(f"{what}: timed out")
+        return OriginFailure(f"{what}: {type(exc).__name__}: {text.partition(chr(10))[0][:200]}")
     return exc

@@ -15,5 +15,5 @@ calls = json.load(sys.stdin)
 results = [importlib.import_module(entry).handler(event, None) for entry, event in calls]
 modules = sorted({name.split(".")[0] for name in sys.modules})
 files = {name: getattr(sys.modules[name], "__file__", None)
-         for name in ("resizer", "botocore", "pyvips", "PIL") if name in sys.modules}
+         for name in ("resizer", "obstore", "pyvips", "PIL") if name in sys.modules}
 sys.stdout.write("\n" + json.dumps({"results": results, "modules": modules, "files": files}) + "\n")

@@ -59,7 +59,7 @@ def run_handlers(python: str, folder: Path, calls: list, env: dict) -> dict:
 
 def test_lock_pins_what_the_dev_venv_runs():
     lock = read_lock()
-    for requirement in [*lock["s3"]["botocore"], *(r for rs in lock["backends"].values() for r in rs)]:
+    for requirement in [*lock["s3"]["client"], *(r for rs in lock["backends"].values() for r in rs)]:
         name, version = requirement.split("==")
         assert importlib.metadata.version(name) == version, requirement
 
@@ -102,8 +102,8 @@ def test_zips_hold_only_the_allowlist_and_the_baked_config(built):
     with zipfile.ZipFile(out / "origin-response.zip") as zf:
         names = zf.namelist()
     tops = {n.split("/")[0] for n in names}
-    assert {"resizer", "pyvips", "botocore", "origin_response.py"} <= tops
-    assert not tops & {"PIL", "boto3", "s3transfer", "resizer_bench", "bin", "numpy"}
+    assert {"resizer", "pyvips", "obstore", "origin_response.py"} <= tops
+    assert not tops & {"PIL", "boto3", "botocore", "s3transfer", "resizer_bench", "bin", "numpy"}
     ours = {n for n in names if n.startswith("resizer/") and "__pycache__" not in n}
     assert not ours & {"resizer/cli.py", "resizer/build.py", "resizer/cfn.py", "resizer/backends/pillow.py",
                        "resizer/edge/viewer.py", "resizer/lambda-lock.toml"}
@@ -123,19 +123,21 @@ def test_zips_run_alone_against_s3(built, tmp_path, s3_client, s3_env):
                           [["viewer_request", viewer_event]], s3_env)
     uri = viewer["results"][0]["uri"]
     assert uri == f"/_variants/md/avif/py{version}/chelsea.jpg"
-    assert not set(viewer["modules"]) & {"pyvips", "PIL", "botocore", "boto3", "cffi"}
+    assert not set(viewer["modules"]) & {"pyvips", "PIL", "obstore", "botocore", "boto3", "cffi"}
 
     folder = unpack(out / "origin-response.zip", tmp_path / "origin")
-    calls = [["origin_response", cf_events.origin_response(uri, status, BUCKET)] for status in (404, 200)]
+    # the second miss finds the variant stored: the create-only PUT's AlreadyExists path, inside the zip too
+    calls = [["origin_response", cf_events.origin_response(uri, status, BUCKET)] for status in (404, 404, 200)]
     origin = run_handlers(python, folder, calls, s3_env)
-    miss, hit = origin["results"]
+    miss, again, hit = origin["results"]
     assert miss["status"] == "200", miss.get("body")
+    assert again["status"] == "200" and again["body"] == miss["body"], again.get("body")
     stored = s3_client.get_object(Bucket=BUCKET, Key=uri[1:])
     assert stored["ContentType"] == "image/avif"
     assert Image.open(stored["Body"]).size == (250, 166)
     assert hit["status"] == "200" and hit["headers"]["vary"][0]["value"] == "Accept"
-    assert {"pyvips", "botocore"} <= set(origin["modules"])
-    assert not set(origin["modules"]) & {"PIL", "boto3", "numpy", "resizer_bench"}
+    assert {"pyvips", "obstore"} <= set(origin["modules"])
+    assert not set(origin["modules"]) & {"PIL", "boto3", "botocore", "numpy", "resizer_bench"}
     assert all(path.startswith(str(folder)) for path in origin["files"].values()), origin["files"]
 
 

@@ -76,7 +76,7 @@ def test_viewer_answers_malformed_paths_with_a_short_400(uri, capsys):
 
 def test_viewer_module_imports_no_image_library_and_no_s3_client():
     code = ("import sys, resizer.edge.viewer; "
-            "print(sorted(m for m in ('PIL', 'pyvips', 'boto3', 'botocore', 'numpy') if m in sys.modules))")
+            "print(sorted(m for m in ('PIL', 'pyvips', 'boto3', 'botocore', 'obstore', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 

@@ -1,10 +1,11 @@
 """S3 misbehaving under the origin-response handler: errors, denials, timeouts, refused connections.
 
-A small loopback HTTP server speaks just enough of S3's wire protocol (botocore is not patched) and fails in the
+A small loopback HTTP server speaks just enough of S3's wire protocol (the S3 client is not patched) and fails in the
 way each test asks. Every fault must end as a short 502/504 (404/413 where S3 says so) well inside Lambda@Edge's
 30 s origin-response budget: the elapsed time is measured, as a correctness bound, never as a benchmark.
 """
 
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,7 @@ ERRORS = {500: ("InternalError", "We encountered an internal error. Please try a
 class FakeS3(ThreadingHTTPServer):
     """`get` says how a GET of an original is answered, `put` how a PUT of a variant is; a derived key is absent.
 
+    A GET with a Range header (how obstore resumes a broken body) gets that range, as from S3.
     Behaviours: "ok", an S3 error status (500, 403, 404), "sleep" (no answer until released), "stall" (headers and
     half the body, then nothing), "drip" (the body slowly, 8 kB every 0.2 s), "huge" (a Content-Length of 1 GB,
     then nothing).
@@ -78,7 +80,15 @@ class _S3Handler(BaseHTTPRequestHandler):
             self.server.release.wait(60)
             return
         length = 1 << 30 if behaviour == "huge" else len(body)
-        self.send_response(200)
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if wanted and behaviour != "huge":  # obstore resumes a broken body with a range request, as S3 allows
+            first, last = int(wanted[1]), int(wanted[2] or len(body) - 1)
+            total, body = len(body), body[first:last + 1]
+            length = len(body)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{first + length - 1}/{total}")
+        else:
+            self.send_response(200)
         self.send_header("Content-Type", "image/jpeg")
         self.send_header("Content-Length", str(length))
         self.send_header("ETag", '"0123"')
@@ -165,7 +175,7 @@ def assert_short_error(result: dict, status: int, elapsed: float) -> None:
     (403, "ok", 502, "OriginFailure"),  # the role may list the bucket: 403 means denied, not missing
     (404, "ok", 404, "OriginalNotFound"),
     ("sleep", "ok", 504, "OriginTimeout"),  # no answer within the read timeout, twice
-    ("stall", "ok", 504, "OriginTimeout"),  # the body stops half-way
+    ("stall", "ok", 504, "OriginTimeout"),  # the body stops half-way, twice
     ("huge", "ok", 413, "TooLarge"),  # refused from Content-Length: the body is never read
     ("ok", 500, 502, "OriginFailure"),
     ("ok", "sleep", 504, "OriginTimeout"),
@@ -178,7 +188,8 @@ def test_s3_faults_become_short_errors_within_the_budget(fake_s3, handler_on, ge
     assert (line["status"], line["error"]) == (status, error)
     assert line["detail"]  # the detail goes to the log, not to the viewer
     gets = [r for r in fake_s3.requests if r.startswith("GET")]
-    assert len(gets) == (2 if get in (500, "sleep") else 1)  # botocore's one retry, no more
+    # one retry, no more (a stalled body is resumed once with a range request)
+    assert len(gets) == (2 if get in (500, "sleep", "stall") else 1)
     assert any(r.startswith("PUT") for r in fake_s3.requests) is (get == "ok")
 
 

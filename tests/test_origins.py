@@ -1,4 +1,5 @@
-"""LocalOrigin on real folders, S3Origin against moto's S3 server on loopback (real HTTP, real botocore)."""
+"""LocalOrigin on real folders, S3Origin against moto's S3 server on loopback (real HTTP, real obstore; botocore only
+arranges and inspects the buckets)."""
 
 import socket
 import threading
