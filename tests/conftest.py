@@ -180,6 +180,13 @@ def save(image: Image.Image, fmt: str, **params) -> bytes:
     return out.getvalue()
 
 
+def decode(data: bytes) -> Image.Image:
+    """Decode bytes fully with Pillow (an independent check on what the backends wrote)."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
 @pytest.fixture(scope="session")
 def photo() -> Image.Image:
     """coffee.png, 600×400 RGB: the upright reference the generated originals are made from."""

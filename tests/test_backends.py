@@ -1,10 +1,10 @@
 """The two backends behind `resizer.backends.base.Backend`: header probing, shrink-on-load, colour conversion,
 exact resizing, and the mapping of the backend-neutral encoder settings to each library's own parameters."""
 
-import io
 
 import numpy as np
 import pytest
+from conftest import decode, save
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, JpegImagePlugin
@@ -14,17 +14,6 @@ from resizer.config import BACKENDS, EncoderSettings
 
 BACKEND_NAMES = pytest.mark.parametrize("name", BACKENDS)
 
-
-def save(image: Image.Image, fmt: str, **params) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **params)
-    return out.getvalue()
-
-
-def decode(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
 
 
 def fmt_of(file_name: str) -> str:

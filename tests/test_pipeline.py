@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import decode, save
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageOps
@@ -24,17 +25,6 @@ from resizer.sizing import fit_inside
 BACKEND_NAMES = pytest.mark.parametrize("backend", BACKENDS)
 PIXELS_ONLY = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-
-def save(image: Image.Image, fmt: str, **params) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **params)
-    return out.getvalue()
-
-
-def decode(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
 
 
 def rgb(image: Image.Image) -> np.ndarray:
