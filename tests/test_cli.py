@@ -1,0 +1,81 @@
+"""The `resizer variants | info | key` commands, run through `resizer.cli.main` on real photos."""
+
+import shutil
+
+import pytest
+from conftest import decode
+
+from resizer.cli import main
+
+
+@pytest.fixture
+def photos(tmp_path, sample_photos):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for photo in sample_photos[:3]:
+        shutil.copy(photo, folder / photo.name)
+    return sorted(folder.iterdir())
+
+
+@pytest.mark.parametrize("backend", ["vips", "pillow"])
+def test_variants_writes_every_variant_and_a_table(photos, tmp_path, capsys, backend, config):
+    out = tmp_path / "out"
+    assert main(["variants", *map(str, photos), "-o", str(out), "--backend", backend]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["image", "variant", "format", "size", "bytes", "ms", "note"]
+    assert len(table) == 1 + len(photos) * len(config.variants)
+    for photo in photos:
+        for variant in config.variants.values():
+            ext = "jpg" if photo.suffix == ".jpg" else "png"  # no Accept: the original's family
+            image = decode((out / f"{photo.stem}-{variant.name}.{ext}").read_bytes())
+            assert max(image.size) <= variant.size
+
+
+def test_variants_with_accept_writes_the_negotiated_format(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["variants", str(photos[0]), "-o", str(out), "--accept", "image/webp"]) == 0
+    assert sorted(p.suffix for p in out.iterdir()) == [".webp"] * 4
+    assert decode((out / f"{photos[0].stem}-sm.webp").read_bytes()).format == "WEBP"
+
+
+def test_a_non_image_gets_an_error_row_and_a_failing_exit_without_stopping_the_others(photos, tmp_path, capsys):
+    notes = tmp_path / "in" / "notes.txt"
+    notes.write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["variants", str(notes), *map(str, photos), "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "notes.txt" in captured.out and "415" in captured.out
+    assert "1 of 4 inputs failed" in captured.err
+    assert len(list(out.iterdir())) == 3 * 4
+
+
+def test_inputs_with_the_same_stem_are_refused_up_front(photos, tmp_path, capsys):
+    twin = tmp_path / "other" / photos[0].name
+    twin.parent.mkdir()
+    shutil.copy(photos[0], twin)
+    out = tmp_path / "out"
+    assert main(["variants", str(photos[0]), str(twin), "-o", str(out)]) == 2
+    assert "same stem" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_info_reads_the_header(sample_photos, capsys):
+    rocket = next(p for p in sample_photos if p.name == "rocket.jpg")
+    assert main(["info", str(rocket)]) == 0
+    fields = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines()[1:])
+    assert fields["format"].strip() == "jpeg"
+    assert (fields["width"].strip(), fields["height"].strip()) == ("640", "427")
+
+
+def test_key_shows_the_derived_key_or_refuses(capsys):
+    assert main(["key", "/images/test-sm.png", "--accept", "image/avif"]) == 0
+    assert "_variants/sm/avif/images/test.png" in capsys.readouterr().out
+    assert main(["key", "/images/../x-sm.png"]) == 2
+    assert "400" in capsys.readouterr().err
+
+
+def test_invalid_config_is_reported_with_its_field(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[variants.sm]\nsize = 0\n")
+    assert main(["key", "/a-sm.png", "--config", str(bad)]) == 2
+    assert "variants.sm.size" in capsys.readouterr().err
