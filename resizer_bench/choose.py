@@ -239,6 +239,17 @@ def _toml_table(table: dict, path: tuple[str, ...]) -> list[str]:
 
 # --- savings against the original product ----------------------------------------------------------------------
 
+def _baseline_and_chosen(quality: pd.DataFrame, choice: Choice, name: str,
+                         baseline_backend: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One variant's rows: the original product's outputs (baseline) and the chosen first-ladder outputs."""
+    vc = choice.variants[name]
+    fmt = vc.formats[0]
+    base = quality[(quality.variant == name) & quality.baseline & (quality.backend == baseline_backend)]
+    new = quality[(quality.variant == name) & (quality.backend == choice.backend) & (quality.format == fmt)
+                  & (quality.quality == vc.qualities[fmt])]
+    return base, new
+
+
 def savings(quality: pd.DataFrame, choice: Choice, *, metric: str = "s2_equiv",
             baseline_backend: str = "vips") -> pd.DataFrame:
     """Per changed variant and image: bytes of the original product's output (the original's format at quality
@@ -250,9 +261,7 @@ def savings(quality: pd.DataFrame, choice: Choice, *, metric: str = "s2_equiv",
         if not vc.changed:
             continue
         fmt = vc.formats[0]
-        base = quality[(quality.variant == name) & quality.baseline & (quality.backend == baseline_backend)]
-        new = quality[(quality.variant == name) & (quality.backend == choice.backend) & (quality.format == fmt)
-                      & (quality.quality == vc.qualities[fmt])]
+        base, new = _baseline_and_chosen(quality, choice, name, baseline_backend)
         pair = base.merge(new, on="file", suffixes=("_base", "_new"))
         rows.append(pair.assign(variant=name, chosen=f"{fmt} q{vc.qualities[fmt]}")[[
             "variant", "file", "format_base", "chosen", "bytes_base", "bytes_new", f"{metric}_base",
@@ -307,9 +316,7 @@ def serving_profile(quality: pd.DataFrame, choice: Choice, speed: pd.DataFrame |
         if not vc.changed:
             continue
         fmt = vc.formats[0]
-        base = quality[(quality.variant == name) & quality.baseline & (quality.backend == baseline_backend)]
-        new = quality[(quality.variant == name) & (quality.backend == choice.backend) & (quality.format == fmt)
-                      & (quality.quality == vc.qualities[fmt])]
+        base, new = _baseline_and_chosen(quality, choice, name, baseline_backend)
         base_ms = [latency.get((baseline_backend, name, f), np.nan) for f in base.format]
         rows.append(dict(variant=name, images=new.file.nunique(), bytes_base=base.bytes.mean(),
                          bytes_new=new.bytes.mean(), ms_base=float(np.mean(base_ms)) if base_ms else np.nan,
