@@ -203,8 +203,10 @@ def precompile(interpreter: str, folder: Path) -> None:
     """Write unchecked-hash .pyc files (valid whatever the unzipped files' timestamps are).
 
     Source paths inside them are rewritten to Lambda's task root, which also keeps the zip reproducible.
+    Serial on purpose: marshal flags an object for sharing by its reference count, which depends on what the
+    same process compiled before, so parallel workers (`-j 0`) give different bytes from run to run.
     """
-    done = subprocess.run([interpreter, "-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+    done = subprocess.run([interpreter, "-I", "-m", "compileall", "-q", "--invalidation-mode",
                            "unchecked-hash", "-s", str(folder), "-p", "/var/task", str(folder)],
                           capture_output=True, text=True)
     if done.returncode != 0:
