@@ -12,6 +12,8 @@ import http.client
 import io
 import os
 import struct
+import subprocess
+import sys
 import threading
 import uuid
 import zlib
@@ -142,18 +144,29 @@ def config():
     return load_config()
 
 
-@pytest.fixture(scope="session")
-def fast_config():
-    """The packaged variant sizes with the fastest encoder settings: for tests about pixels, not bytes."""
-    variants = "".join(f"[variants.{v.name}]\nsize = {v.size}\n" for v in load_config().variants.values())
-    return parse_config(f"""
+# The fastest encoder settings, as config text: for tests about pixels or plumbing, not bytes.
+FAST_ENCODERS = """
 [encoders.png]
 effort = 1
 [encoders.webp]
 effort = 0
 [encoders.avif]
 effort = 0
-{variants}""", "<fast_config>")
+"""
+
+
+@pytest.fixture(scope="session")
+def fast_config():
+    """The packaged variant sizes with the fastest encoder settings: for tests about pixels, not bytes."""
+    variants = "".join(f"[variants.{v.name}]\nsize = {v.size}\n" for v in load_config().variants.values())
+    return parse_config(FAST_ENCODERS + variants, "<fast_config>")
+
+
+def modules_imported_by(module: str, candidates: tuple[str, ...]) -> list[str]:
+    """Which of `candidates` a fresh interpreter has loaded after importing `module` (sorted)."""
+    code = f"import sys, {module}; print(','.join(sorted(m for m in {candidates!r} if m in sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [name for name in done.stdout.strip().split(",") if name]
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

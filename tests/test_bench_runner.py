@@ -4,7 +4,6 @@ a failing notebook stops the run with a partial report and a non-zero exit."""
 import argparse
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 import papermill
 import pytest
 import skimage.data
+from conftest import FAST_ENCODERS, modules_imported_by
 from PIL import Image
 
 from resizer.config import load_config
@@ -21,13 +21,7 @@ from resizer_bench import bench
 ROOT = Path(__file__).resolve().parents[1]
 PRESENT = [n for n in bench.NOTEBOOKS if (ROOT / "notebooks" / f"{n}.ipynb").is_file()]
 # Fast encoders and small boxes: the runner is under test here, not the codecs.
-TINY_CONFIG = """
-[encoders.png]
-effort = 1
-[encoders.webp]
-effort = 0
-[encoders.avif]
-effort = 0
+TINY_CONFIG = FAST_ENCODERS + """
 [variants.sm]
 size = 32
 [variants.md]
@@ -75,10 +69,7 @@ def test_parse_value_reads_literals_and_keeps_other_text():
 
 def test_registering_the_command_loads_no_workbench():
     """`resizer key` must stay instant: building the parser imports bench.py, which imports nothing heavy."""
-    code = ("import sys, resizer_bench.bench; "
-            "print(sorted(m for m in ('pandas', 'papermill', 'numpy') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert modules_imported_by("resizer_bench.bench", ("pandas", "papermill", "numpy")) == []
 
 
 def test_notebooks_run_in_canonical_order(tmp_path):

@@ -3,13 +3,12 @@
 import base64
 import io
 import json
-import subprocess
-import sys
 
 import cf_events
 import numpy as np
 import pytest
 from cf_events import assert_settable_headers, log_lines
+from conftest import modules_imported_by
 from PIL import Image
 from skimage import data as skdata
 
@@ -75,10 +74,8 @@ def test_viewer_answers_malformed_paths_with_a_short_400(uri, capsys):
 
 
 def test_viewer_module_imports_no_image_library_and_no_s3_client():
-    code = ("import sys, resizer.edge.viewer; "
-            "print(sorted(m for m in ('PIL', 'pyvips', 'boto3', 'botocore', 'obstore', 'numpy') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    heavy = ("PIL", "pyvips", "boto3", "botocore", "obstore", "numpy")
+    assert modules_imported_by("resizer.edge.viewer", heavy) == []
 
 
 # --- origin-response: pass-through ------------------------------------------------------------
