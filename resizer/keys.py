@@ -6,12 +6,15 @@
 
 A public path splits at its last `-` only when the suffix is a configured variant name (case-sensitive); otherwise it
 names an original. So an original whose own name ends in a variant suffix (`x-sm.png`) is shadowed by the `sm`
-variant of `x.png` and cannot be requested as-is: rename such files (README, "URL contract").
+variant of `x.png` and cannot be requested as-is: rename such files (README, "URL contract"). The suffix goes
+before the extension, which is what follows the file name's last dot unless that dot leads the name
+(`os.path.splitext`: `.profile` has none, so its `sm` variant is `.profile-sm`).
 Derived keys all start with the derived prefix, which no public path may start with, so a derived key never equals
 an original key; `<prefix>/<variant>/` lists one variant of every image, and a variant's objects for one image are
 the keys `<prefix>/<variant>/<format>/<original key>` for each format.
 """
 
+import posixpath
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -78,14 +81,11 @@ def parse_public_path(path: str, config) -> PublicRequest:
     validate_key(key, config)
     if key.split("/", 1)[0] == config.derived_prefix:
         raise MalformedKey("derived objects are not addressable directly")
-    folder, slash, filename = key.rpartition("/")
-    stem, dot, extension = filename.rpartition(".")
-    if not dot:
-        stem, extension = filename, ""
-    base, dash, suffix = stem.rpartition("-")
-    if not (dash and base and suffix in config.variants):
+    root, extension = posixpath.splitext(key)
+    base, dash, suffix = root.rpartition("-")
+    if not (dash and base and not base.endswith("/") and suffix in config.variants):
         return PublicRequest(key, None)
-    original = f"{folder}{slash}{base}{dot}{extension}"
+    original = base + extension
     if original.split("/", 1)[0] == config.derived_prefix:  # `/_variants-sm`: a variant of `_variants`
         raise MalformedKey("derived objects are not addressable directly")
     budget = config.limits.max_key_bytes - longest_derived_prefix(config)
@@ -120,8 +120,5 @@ def is_derived_key(config, key: str) -> bool:
 
 def public_path(config, derived: DerivedKey) -> str:
     """The public URL path (percent-encoded) a viewer uses for a derived object: the inverse of the parse."""
-    folder, slash, filename = derived.original_key.rpartition("/")
-    stem, dot, extension = filename.rpartition(".")
-    if not dot:
-        stem, extension = filename, ""
-    return "/" + quote(f"{folder}{slash}{stem}-{derived.variant}{dot}{extension}", safe="/-._~")
+    root, extension = posixpath.splitext(derived.original_key)
+    return "/" + quote(f"{root}-{derived.variant}{extension}", safe="/-._~")

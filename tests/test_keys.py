@@ -39,6 +39,9 @@ CONFIG = load_config()
         ("/images/a%20b-sm.jpg", "images/a b.jpg", "sm"),
         ("/images/100%2525-sm.jpg", "images/100%25.jpg", "sm"),  # decoded exactly once
         ("/x-sm.png", "x.png", "sm"),  # an original named x-sm.png is shadowed (documented)
+        ("/a/.profile-sm", "a/.profile", "sm"),  # a leading dot starts no extension (os.path.splitext)
+        ("/.0-lg", ".0", "lg"),  # found by hypothesis: `.0` once became `-lg.0`, which parsed as an original
+        ("/a/-lg.0", "a/-lg.0", None),
     ],
 )
 def test_public_paths(path, original, variant):
