@@ -102,8 +102,8 @@ def test_zips_hold_only_the_allowlist_and_the_baked_config(built):
     with zipfile.ZipFile(out / "origin-response.zip") as zf:
         names = zf.namelist()
     tops = {n.split("/")[0] for n in names}
-    assert {"resizer", "pyvips", "obstore", "origin_response.py"} <= tops
-    assert not tops & {"PIL", "boto3", "botocore", "s3transfer", "resizer_bench", "bin", "numpy"}
+    assert {"resizer", "pyvips", "PIL", "obstore", "origin_response.py"} <= tops  # PIL: JPEG/WebP encoders
+    assert not tops & {"boto3", "botocore", "s3transfer", "resizer_bench", "bin", "numpy"}
     ours = {n for n in names if n.startswith("resizer/") and "__pycache__" not in n}
     assert not ours & {"resizer/cli.py", "resizer/build.py", "resizer/cfn.py", "resizer/backends/pillow.py",
                        "resizer/edge/viewer.py", "resizer/lambda-lock.toml"}
@@ -128,16 +128,21 @@ def test_zips_run_alone_against_s3(built, tmp_path, s3_client, s3_env):
     folder = unpack(out / "origin-response.zip", tmp_path / "origin")
     # the second miss finds the variant stored: the create-only PUT's AlreadyExists path, inside the zip too
     calls = [["origin_response", cf_events.origin_response(uri, status, BUCKET)] for status in (404, 404, 200)]
+    webp_uri = uri.replace("/avif/", "/webp/")  # written by Pillow's encoder, from libvips' pixels
+    calls.append(["origin_response", cf_events.origin_response(webp_uri, 404, BUCKET)])
     origin = run_handlers(python, folder, calls, s3_env)
-    miss, again, hit = origin["results"]
+    miss, again, hit, webp = origin["results"]
     assert miss["status"] == "200", miss.get("body")
     assert again["status"] == "200" and again["body"] == miss["body"], again.get("body")
     stored = s3_client.get_object(Bucket=BUCKET, Key=uri[1:])
     assert stored["ContentType"] == "image/avif"
     assert Image.open(stored["Body"]).size == (250, 166)
     assert hit["status"] == "200" and hit["headers"]["vary"][0]["value"] == "Accept"
-    assert {"pyvips", "obstore"} <= set(origin["modules"])
-    assert not set(origin["modules"]) & {"PIL", "boto3", "botocore", "numpy", "resizer_bench"}
+    assert webp["status"] == "200", webp.get("body")
+    stored = s3_client.get_object(Bucket=BUCKET, Key=webp_uri[1:])
+    assert (stored["ContentType"], Image.open(stored["Body"]).size) == ("image/webp", (250, 166))
+    assert {"pyvips", "PIL", "obstore"} <= set(origin["modules"])
+    assert not set(origin["modules"]) & {"boto3", "botocore", "numpy", "resizer_bench"}
     assert all(path.startswith(str(folder)) for path in origin["files"].values()), origin["files"]
 
 

@@ -9,6 +9,7 @@ from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from ..config import EncoderSettings
 from .base import SRGB_PROBE, Backend, SourceInfo
+from .pillow_save import PIL_FORMATS, save
 
 # The pipeline checks width×height against the configured Limits from the header before any pixel is decoded,
 # so that check is the one guard. Pillow's own guard (a warning above 89 Mpx, an error above 179 Mpx, raised
@@ -17,7 +18,6 @@ Image.MAX_IMAGE_PIXELS = None
 # A truncated original is a 422, never a half-grey image (this is Pillow's default; set so nothing drifts).
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF", "tiff": "TIFF"}
 TRANSPOSE = {  # EXIF orientation -> the operation that makes it upright (as ImageOps.exif_transpose does)
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
     5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -28,7 +28,6 @@ SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Relative colorimetric, as libvips' icc_transform defaults to; identical to perceptual for the matrix/TRC
 # RGB profiles (sRGB, Display P3, Adobe RGB) that photos carry.
 INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
-JPEG_SUBSAMPLING = {"4:2:0": 2, "4:4:4": 0}
 WHITE = (255, 255, 255)
 
 
@@ -106,20 +105,7 @@ class PillowBackend(Backend):
         return out
 
     def encode(self, image: Image.Image, fmt: str, settings: EncoderSettings) -> bytes:
-        s = settings
-        params = {
-            "jpeg": {"quality": s.quality, "subsampling": JPEG_SUBSAMPLING.get(s.subsampling),
-                     "progressive": s.progressive, "optimize": True},
-            "png": {"compress_level": s.effort},
-            "webp": {"quality": s.quality, "method": s.effort},
-            # libvips' effort e means aom cpu-used 9-e; Pillow takes that speed directly.
-            "avif": {"quality": s.quality, "speed": None if s.effort is None else 9 - s.effort,
-                     "subsampling": s.subsampling},
-        }[fmt]
-        out = io.BytesIO()
-        # No exif=/icc_profile= arguments and an empty image.info: the output carries no metadata.
-        image.save(out, PIL_FORMATS[fmt], **{k: v for k, v in params.items() if v is not None})
-        return out.getvalue()
+        return save(image, fmt, settings)
 
 
 def _exif(im: Image.Image, fmt: str) -> Image.Exif:
