@@ -145,6 +145,42 @@ def test_miss_generates_stores_and_then_hits(baked_config, s3_client, miss_statu
     assert (hit_log["outcome"], hit_log["status"]) == ("hit", 200)
 
 
+@pytest.mark.parametrize(("memory_mb", "cpus", "threads"), [
+    (128, 2, 1), (1536, 2, 1), (2600, 2, 1), (2700, 2, 2), (3008, 2, 2), (5307, 3, 3), (10240, 6, 6),
+    (10240, 2, 2),  # never more threads than CPUs shown
+    (None, 4, 4),  # not in Lambda: every CPU
+])
+def test_threads_follow_the_lambdas_vcpu_credits(memory_mb, cpus, threads, monkeypatch):
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: cpus)
+    assert runtime.vcpu_share(memory_mb) == threads
+
+
+def test_memory_setting_comes_from_the_context_or_the_runtime_variable(monkeypatch):
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
+    assert runtime.lambda_memory_mb(None) is None
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
+    assert runtime.lambda_memory_mb(None) == 3008
+    context = type("LambdaContext", (), {"memory_limit_in_mb": "1536"})()
+    assert runtime.lambda_memory_mb(context) == 1536
+
+
+def test_a_miss_sizes_libvips_threads_from_the_functions_memory(baked_config, s3_client):
+    import pyvips
+
+    s3_client.put_object(Bucket=baked_config.bucket, Key="images/astronaut.jpg", Body=ASTRONAUT_JPEG)
+    event = cf_events.origin_response("/_variants/sm/webp/images/astronaut.jpg", 404, baked_config.bucket)
+    before = pyvips.concurrency_get()
+    origin.size_threads.cache_clear()
+    try:
+        pyvips.concurrency_set(2)
+        context = type("LambdaContext", (), {"memory_limit_in_mb": 1536})()  # 0.87 vCPU of credits
+        assert origin_response(event, context)["status"] == "200"
+        assert pyvips.concurrency_get() == 1
+    finally:
+        origin.size_threads.cache_clear()
+        pyvips.concurrency_set(before)
+
+
 def test_miss_with_a_percent_encoded_key(baked_config, s3_client):
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/café au lait.png", Body=COFFEE_PNG)
     viewer = viewer_request(cf_events.viewer_request("/images/caf%C3%A9%20au%20lait-sm.png", None), None)

@@ -88,5 +88,9 @@ class Backend(ABC):
         """Composite an image with alpha onto white, dropping the alpha channel."""
 
     @abstractmethod
+    def set_threads(self, threads: int) -> None:
+        """Threads the library may use for one image from now on (process-wide, as libvips' pool is)."""
+
+    @abstractmethod
     def encode(self, image: Image, fmt: str, settings: EncoderSettings) -> bytes:
         """Write `fmt` (an OUTPUT_FORMATS name) with no metadata: no EXIF, XMP, or ICC (pixels are sRGB)."""

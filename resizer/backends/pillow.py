@@ -37,6 +37,7 @@ class PillowBackend(Backend):
     # raises RuntimeError, the TIFF plugin TypeError for missing dimensions -- both found by fuzzing).
     input_errors = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, RuntimeError,
                     TypeError)
+    threads: int | None = None  # AVIF encoder threads; None: libavif's default, one per CPU
 
     def _open(self, data: bytes, fmt: str) -> Image.Image:
         # Only the sniffed format's plugin may read the bytes: no second guess at what the file is.
@@ -104,8 +105,11 @@ class PillowBackend(Backend):
         out.paste(image, mask=image.getchannel("A"))
         return out
 
+    def set_threads(self, threads: int) -> None:
+        self.threads = threads
+
     def encode(self, image: Image.Image, fmt: str, settings: EncoderSettings) -> bytes:
-        return save(image, fmt, settings)
+        return save(image, fmt, settings, self.threads)
 
 
 def _exif(im: Image.Image, fmt: str) -> Image.Exif:

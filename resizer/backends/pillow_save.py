@@ -19,8 +19,9 @@ JPEG_SUBSAMPLING = {"4:2:0": 2, "4:4:4": 0}
 PLUGINS = {"jpeg": "JpegImagePlugin", "png": "PngImagePlugin", "webp": "WebPImagePlugin", "avif": "AvifImagePlugin"}
 
 
-def save(image: Image.Image, fmt: str, settings: EncoderSettings) -> bytes:
-    """`image` (RGB or RGBA, empty `info`) written as `fmt` with no metadata (docs/ENCODERS.md)."""
+def save(image: Image.Image, fmt: str, settings: EncoderSettings, threads: int | None = None) -> bytes:
+    """`image` (RGB or RGBA, empty `info`) written as `fmt` with no metadata (docs/ENCODERS.md). `threads`: the
+    AVIF encoder's (Pillow's only threaded one); None = one per CPU."""
     s = settings
     params = {
         "jpeg": {"quality": s.quality, "subsampling": JPEG_SUBSAMPLING.get(s.subsampling),
@@ -29,7 +30,7 @@ def save(image: Image.Image, fmt: str, settings: EncoderSettings) -> bytes:
         "webp": {"quality": s.quality, "method": s.effort},
         # libvips' effort e means aom cpu-used 9-e; Pillow takes that speed directly.
         "avif": {"quality": s.quality, "speed": None if s.effort is None else 9 - s.effort,
-                 "subsampling": s.subsampling},
+                 "subsampling": s.subsampling, "max_threads": threads},
     }[fmt]
     import_module(f"PIL.{PLUGINS[fmt]}")
     out = io.BytesIO()

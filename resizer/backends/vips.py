@@ -111,6 +111,10 @@ class VipsBackend(Backend):
     def flatten(self, image: pyvips.Image) -> pyvips.Image:
         return image.flatten(background=WHITE)
 
+    def set_threads(self, threads: int) -> None:
+        # libvips' pool computes pixels and sizes libheif's AV1 encoder threads.
+        pyvips.concurrency_set(threads)
+
     def encode(self, image: pyvips.Image, fmt: str, settings: EncoderSettings) -> bytes:
         if fmt in PILLOW_ENCODED:
             # Computes the (small, resized) output into memory: the decode still streams through it.

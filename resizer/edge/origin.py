@@ -67,9 +67,18 @@ def warm() -> None:
     try:
         config = runtime.packaged_config()
         current_origin(config)
-        get_backend(config.backend)
+        size_threads(config.backend, runtime.lambda_memory_mb())
     except Exception:  # noqa: BLE001, S110 - see docstring
         pass
+
+
+@functools.cache
+def size_threads(backend: str, memory_mb: int | None) -> None:
+    """Load the backend and, inside Lambda, give it as many threads as the function has vCPUs (once per container
+    and memory setting). Outside Lambda (`resizer serve`) the library's own default stands."""
+    image_library = get_backend(backend)
+    if memory_mb:
+        image_library.set_threads(runtime.vcpu_share(memory_mb))
 
 
 def origin_response(event: dict, context=None) -> dict:
@@ -87,6 +96,7 @@ def origin_response(event: dict, context=None) -> dict:
                 _serve_original_safely(response, record)
             result = response.raw
         elif response.status in MISS_STATUSES:
+            size_threads(config.backend, runtime.lambda_memory_mb(context))
             result = _make_variant(config, percent_decode(cf.request.uri)[1:], timings, record)
         else:
             if response.status < 300 or response.status == 304:
