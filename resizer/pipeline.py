@@ -16,11 +16,13 @@ Variant steps run once per (variant, format) over an `Output`:
     resize        exactly sizing.fit_inside(upright source size, variant.size) -- the same on both backends
     choose_format AVIF under 16 px on a side becomes PNG (alpha) or JPEG, as imgproxy does
     flatten       alpha composited on white when the written format has none (JPEG)
+    render        the output's pixels computed into memory (a no-op for Pillow): libvips finishes decoding and
+                  frees the decoder's buffers before the encoder allocates its own, so their peaks do not add up
     encode        the variant's encoder settings, no metadata
 
 Any library error on the way is bad input: CorruptImage (422). Nothing but ResizerError leaves for bad bytes.
 Timings are per step; libvips is lazy, so its decoding and resampling are paid where pixels are first needed
-(materialize, a rotating auto_orient, or encode): compare backends on totals, not step by step.
+(materialize, a rotating auto_orient, or render): compare backends on totals, not step by step.
 """
 
 from collections.abc import Callable, Sequence
@@ -147,11 +149,15 @@ def flatten(out: Output) -> None:
         out.image = backend.flatten(out.image)
 
 
+def render(out: Output) -> None:
+    out.image = out.source.backend.materialize(out.image)
+
+
 def encode(out: Output) -> None:
     out.data = out.source.backend.encode(out.image, out.format, out.variant.encoder(out.format))
 
 
-VARIANT_STEPS = (resize, choose_format, flatten, encode)
+VARIANT_STEPS = (resize, choose_format, flatten, render, encode)
 
 
 def shrink_on_load(info: SourceInfo, box: int) -> int:
@@ -197,6 +203,8 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
     results = []
     for variant, fmt in requests:
         out = Output(src, variant, fmt, src.image)
+        if not src.reuse:
+            src.image = None  # the output's image is then the decode's only owner: render can free it
         _run(VARIANT_STEPS, out, be)
         results.append(Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
                               {**src.timings, **out.timings}))

@@ -10,8 +10,8 @@ Every measurement runs in a fresh process, so one cannot warm or pollute another
 - throughput: helper processes from `executor.run_tasks` (or Dask workers), each libvips at 1 thread.
 - peak RSS: one process per measurement; VmHWM after imports and after the transform.
 
-The decode/resize/encode split comes from Result.timings. libvips is lazy: its decode and resize run inside
-"encode", so only Pillow's split shows where the time goes.
+The decode/resize/encode split comes from Result.timings. libvips is lazy: for one variant its decoding runs in
+the "render" step, so it lands in resize_ms; encode_ms is the encoder alone on both backends.
 """
 
 import math
