@@ -35,19 +35,21 @@ def _add_variants(commands) -> None:
     p.add_argument("--backend", choices=("vips", "pillow"), help="override the config's backend")
     p.add_argument("--accept", default=None, metavar="HEADER",
                    help="negotiate formats as for this Accept header (default: none -> the original's family)")
+    p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                   help="worker processes, one image each at a time (default: one per CPU; 1 = this process)")
     _config_option(p)
     p.set_defaults(run=_run_variants)
 
 
 def _run_variants(args) -> int:
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
     from tqdm import tqdm
 
-    from .formats import FORMATS
-    from .negotiate import choose_format
-    from .pipeline import render_variants
-
-    config = load_config(args.config)
-    backend = args.backend or config.backend
+    load_config(args.config)  # a bad config fails here, once, not in every worker
     stems: dict[str, Path] = {}
     for image in args.images:
         if image.stem in stems:
@@ -56,25 +58,51 @@ def _run_variants(args) -> int:
             return 2
         stems[image.stem] = image
     args.out.mkdir(parents=True, exist_ok=True)
-    rows, failures = [], 0
-    for image in tqdm(args.images, unit="img", disable=None, file=sys.stderr):
-        requests = [(v, choose_format(args.accept, v, image.name)) for v in config.variants.values()]
-        started = time.perf_counter()
-        try:
-            results = render_variants(image.read_bytes(), requests, backend=backend, limits=config.limits)
-        except (ResizerError, OSError) as exc:
-            failures += 1
-            rows.append((image.name, "-", "-", "-", "-", "-", f"error: {_reason(exc)}"))
-            continue
-        per_image_ms = (time.perf_counter() - started) * 1000 / len(results)
-        for (variant, _), result in zip(requests, results, strict=True):
-            (args.out / f"{image.stem}-{variant.name}.{FORMATS[result.format].extension}").write_bytes(result.data)
-            rows.append((image.name, variant.name, result.format, f"{result.width}x{result.height}",
-                         str(len(result.data)), f"{per_image_ms:.0f}", ""))
+    jobs = min(args.jobs or os.cpu_count() or 1, len(args.images))
+    render = partial(_render_image, config_path=args.config, backend=args.backend, accept=args.accept,
+                     out=args.out, threads=1 if jobs > 1 else 0)
+    progress = partial(tqdm, total=len(args.images), unit="img", disable=None, file=sys.stderr)
+    if jobs > 1:
+        # Processes, not threads: decoders and encoders hold the GIL in places; each worker's libvips gets one
+        # thread, so N workers use N CPUs. Results come back in input order.
+        # "spawn": a forked child would inherit libvips' thread pool mid-state and can hang.
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            per_image = list(progress(pool.map(render, args.images)))
+    else:
+        per_image = [render(image) for image in progress(args.images)]
+    rows = [row for image_rows in per_image for row in image_rows]
+    failures = sum(1 for row in rows if row[-1].startswith("error"))
     _print_table(("image", "variant", "format", "size", "bytes", "ms", "note"), rows)
     if failures:
         print(f"resizer: {failures} of {len(args.images)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _render_image(image: Path, *, config_path: str | None, backend: str | None, accept: str | None, out: Path,
+                  threads: int) -> list[tuple[str, ...]]:
+    """Every variant of one image, written to `out`; its table rows (one error row if it failed)."""
+    from .backends import get_backend
+    from .formats import FORMATS
+    from .negotiate import choose_format
+    from .pipeline import render_variants
+
+    config = load_config(config_path)
+    library = get_backend(backend or config.backend)
+    if threads:
+        library.set_threads(threads)
+    requests = [(v, choose_format(accept, v, image.name)) for v in config.variants.values()]
+    started = time.perf_counter()
+    try:
+        results = render_variants(image.read_bytes(), requests, backend=library, limits=config.limits)
+    except (ResizerError, OSError) as exc:
+        return [(image.name, "-", "-", "-", "-", "-", f"error: {_reason(exc)}")]
+    per_image_ms = (time.perf_counter() - started) * 1000 / len(results)
+    rows = []
+    for (variant, _), result in zip(requests, results, strict=True):
+        (out / f"{image.stem}-{variant.name}.{FORMATS[result.format].extension}").write_bytes(result.data)
+        rows.append((image.name, variant.name, result.format, f"{result.width}x{result.height}",
+                     str(len(result.data)), f"{per_image_ms:.0f}", ""))
+    return rows
 
 
 def _reason(exc: Exception) -> str:

@@ -49,6 +49,19 @@ def test_a_non_image_gets_an_error_row_and_a_failing_exit_without_stopping_the_o
     assert len(list(out.iterdir())) == 3 * 4
 
 
+def test_worker_processes_write_the_same_files_and_rows_in_input_order(photos, tmp_path, capsys):
+    outputs, tables = {}, {}
+    for jobs in ("1", "3"):
+        out = tmp_path / f"out-{jobs}"
+        assert main(["variants", *map(str, photos), "-o", str(out), "--jobs", jobs, "--accept", "image/webp"]) == 0
+        outputs[jobs] = {p.name: p.read_bytes() for p in out.iterdir()}
+        # every column but the timing
+        tables[jobs] = [line.split()[:5] for line in capsys.readouterr().out.splitlines()]
+    assert len(outputs["1"]) == len(photos) * 4 and outputs["3"] == outputs["1"]
+    assert tables["3"] == tables["1"]
+    assert [row[0] for row in tables["1"][1::4]] == [p.name for p in photos]
+
+
 def test_inputs_with_the_same_stem_are_refused_up_front(photos, tmp_path, capsys):
     twin = tmp_path / "other" / photos[0].name
     twin.parent.mkdir()
