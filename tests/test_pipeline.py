@@ -160,6 +160,17 @@ def test_damaged_bytes_raise_nothing_but_resizer_errors(backend, data, fuzz_seed
     assert decode(result.data).size == (result.width, result.height)
 
 
+@BACKEND_NAMES
+@pytest.mark.parametrize("fmt", ["jpeg", "webp", "png"])
+def test_a_tiff_with_five_samples_per_pixel_is_422_not_a_crash(backend, fmt, fast_config):
+    # Found by fuzzing: a damaged header can claim hundreds of samples per pixel; no encoder takes more than RGBA.
+    import pyvips
+
+    five = pyvips.Image.new_from_array(np.full((40, 60, 5), 128, dtype=np.uint8)).copy(interpretation="srgb")
+    with pytest.raises(CorruptImage):
+        transform(five.tiffsave_buffer(), fast_config.variant("sm"), fmt, backend=backend)
+
+
 # --- outputs ------------------------------------------------------------------------------------------------
 
 STEP_NAMES = [step.__name__ for step in SOURCE_STEPS + VARIANT_STEPS]

@@ -1,5 +1,5 @@
 """libvips backend (pyvips): lazy, sequential, threaded pipelines; pixels are computed only when needed
-(encode, materialize, or a rotation).
+(materialize, or a rotation).
 
 Every loader reads with access="sequential" (streams top to bottom, low memory) and fail_on="truncated":
 libvips would otherwise render a truncated file with its missing part grey, where Pillow (with
@@ -12,6 +12,7 @@ import pyvips
 from PIL import Image
 
 from ..config import EncoderSettings
+from ..errors import CorruptImage
 from . import pillow_save
 from .base import SRGB_PROBE, Backend, SourceInfo
 
@@ -89,6 +90,9 @@ class VipsBackend(Backend):
             image = (rgb.bandjoin(image[4:]) if image.bands > 4 else rgb).copy(interpretation="srgb")
         if image.interpretation != "srgb":
             image = image.colourspace("srgb")  # grey, 16-bit (and 16-bit CMYK through libvips' own profile)
+        if image.bands not in PIL_MODES:
+            # e.g. a damaged header claiming 259 samples per pixel (found by fuzzing): no encoder takes it
+            raise CorruptImage(f"{image.bands} bands after conversion to sRGB")
         return image.cast("uchar") if image.format != "uchar" else image
 
     def materialize(self, image: pyvips.Image) -> pyvips.Image:
