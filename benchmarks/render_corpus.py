@@ -5,7 +5,7 @@
 
 One decode per original (render_variants); prints, per backend, the total wall time and where it went: source
 steps once per original, variant steps summed per output format. Timings of libvips' lazy steps land where pixels
-are finally computed (materialize, or render), so compare backends on the totals.
+are finally computed (render), so compare backends on the totals.
 """
 
 import argparse

@@ -9,20 +9,20 @@ Read it top to bottom like imgproxy's processing.go. Source steps run once per o
     load          first frame only, JPEG shrink-on-load to no less than twice the largest box needed
     auto_orient   EXIF orientation applied
     to_srgb       8-bit sRGB (ICC profiles, CMYK, 16-bit, grey, palette), alpha kept
-    materialize   only when several variants share the decode: hold the decoded image in memory
 
 Variant steps run once per (variant, format) over an `Output`:
 
-    resize        exactly sizing.fit_inside(upright source size, variant.size) -- the same on both backends
+    resize        exactly sizing.fit_inside(upright source size, variant.size) -- the same on both backends; in a
+                  batch, from the previous (next larger) variant's pixels rather than the decode: see render_variants
+    render        the resized pixels computed into memory (a no-op for Pillow): libvips finishes decoding and
+                  frees the decoder's buffers before the encoder allocates its own, so their peaks do not add up
     choose_format AVIF under 16 px on a side becomes PNG (alpha) or JPEG, as imgproxy does
     flatten       alpha composited on white when the written format has none (JPEG)
-    render        the output's pixels computed into memory (a no-op for Pillow): libvips finishes decoding and
-                  frees the decoder's buffers before the encoder allocates its own, so their peaks do not add up
     encode        the variant's encoder settings, no metadata
 
 Any library error on the way is bad input: CorruptImage (422). Nothing but ResizerError leaves for bad bytes.
 Timings are per step; libvips is lazy, so its decoding and resampling are paid where pixels are first needed
-(materialize, a rotating auto_orient, or render): compare backends on totals, not step by step.
+(a rotating auto_orient, or render): compare backends on totals, not step by step.
 """
 
 from collections.abc import Callable, Sequence
@@ -62,7 +62,6 @@ class Source:
     backend: Backend
     limits: Limits
     box: int  # the largest variant size wanted from this decode
-    reuse: bool  # more than one variant will be cut from the decoded image
     format: str = ""
     info: SourceInfo | None = None
     image: Any = None
@@ -77,6 +76,7 @@ class Output:
     variant: Variant
     format: str  # requested, then the one actually written
     image: Any
+    rendered: Any = None  # the resized pixels, before flatten: what a smaller variant of a batch resizes from
     width: int = 0
     height: int = 0
     data: bytes = b""
@@ -120,12 +120,7 @@ def to_srgb(src: Source) -> None:
     src.image = src.backend.to_srgb(src.image)
 
 
-def materialize(src: Source) -> None:
-    if src.reuse:
-        src.image = src.backend.materialize(src.image)
-
-
-SOURCE_STEPS = (sniff, check_bytes, probe, check_pixels, load, auto_orient, to_srgb, materialize)
+SOURCE_STEPS = (sniff, check_bytes, probe, check_pixels, load, auto_orient, to_srgb)
 
 
 # --- variant steps ------------------------------------------------------------------------------------------
@@ -150,14 +145,14 @@ def flatten(out: Output) -> None:
 
 
 def render(out: Output) -> None:
-    out.image = out.source.backend.materialize(out.image)
+    out.image = out.rendered = out.source.backend.materialize(out.image)
 
 
 def encode(out: Output) -> None:
     out.data = out.source.backend.encode(out.image, out.format, out.variant.encoder(out.format))
 
 
-VARIANT_STEPS = (resize, choose_format, flatten, render, encode)
+VARIANT_STEPS = (resize, render, choose_format, flatten, encode)
 
 
 def shrink_on_load(info: SourceInfo, box: int) -> int:
@@ -191,23 +186,32 @@ def _backend(backend: str | Backend) -> Backend:
 
 def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend: str | Backend = "vips",
                     limits: Limits = DEFAULT_LIMITS) -> list[Result]:
-    """Every (variant, format) of `requests` from one decode, loaded at the size the largest variant needs."""
+    """Every (variant, format) of `requests` from one decode, loaded at the size the largest variant needs.
+
+    Variants are made largest first, each resized from the one before it (a cascade: xl from the decode, lg from
+    xl, md from lg, ...): the smaller resizes then read a 1200 px image instead of the decode, half the resize
+    time, and each step is a full Lanczos pass instead of an integer box shrink plus Lanczos, which scored higher
+    against the single-Lanczos reference on the corpus (SSIMULACRA2 md 74.9 vs 74.6, sm 75.2 vs 74.5; docs/
+    PERFORMANCE.md). Results come back in request order."""
     for _, fmt in requests:
         if fmt not in OUTPUT_FORMATS:
             raise ValueError(f"{fmt!r} is not an output format ({', '.join(OUTPUT_FORMATS)})")
     if not requests:
         return []
     be = _backend(backend)
-    src = Source(data, be, limits, box=max(v.size for v, _ in requests), reuse=len(requests) > 1)
+    src = Source(data, be, limits, box=max(v.size for v, _ in requests))
     _run(SOURCE_STEPS, src, be)
-    results = []
-    for variant, fmt in requests:
-        out = Output(src, variant, fmt, src.image)
-        if not src.reuse:
-            src.image = None  # the output's image is then the decode's only owner: render can free it
+    results: list[Result | None] = [None] * len(requests)
+    # The decode is read once, by the largest variant's resize (streamed, for libvips); from here the cascade
+    # owns it, so rendering that variant frees it.
+    pixels, src.image = src.image, None
+    for i in sorted(range(len(requests)), key=lambda i: -requests[i][0].size):
+        variant, fmt = requests[i]
+        out = Output(src, variant, fmt, pixels)
         _run(VARIANT_STEPS, out, be)
-        results.append(Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
-                              {**src.timings, **out.timings}))
+        pixels = out.rendered
+        results[i] = Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
+                            {**src.timings, **out.timings})
     return results
 
 
@@ -220,6 +224,6 @@ def transform(data: bytes, variant: Variant, fmt: str, *, backend: str | Backend
 def inspect(data: bytes, *, backend: str | Backend = "vips") -> SourceInfo:
     """What the header of an original says (`resizer info`); no limits apply and no pixels are decoded."""
     be = _backend(backend)
-    src = Source(data, be, DEFAULT_LIMITS, box=1, reuse=False)
+    src = Source(data, be, DEFAULT_LIMITS, box=1)
     _run((sniff, probe), src, be)
     return src.info

@@ -71,8 +71,8 @@ class Backend(ABC):
 
     @abstractmethod
     def materialize(self, image: Image) -> Image:
-        """The image computed into memory: safe to read more than once (several variants from one decode), and
-        nothing upstream (the decoder) is needed any longer."""
+        """The image computed into memory: safe to read more than once (the next variant of a batch resizes from
+        it), and nothing upstream (the decoder) is needed any longer."""
 
     @abstractmethod
     def size(self, image: Image) -> tuple[int, int]: ...
