@@ -207,7 +207,8 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
     pixels, src.image = src.image, None
     for i in sorted(range(len(requests)), key=lambda i: -requests[i][0].size):
         variant, fmt = requests[i]
-        out = Output(src, variant, fmt, pixels)
+        # The output's image alone holds what it is made from, so rendering it can free that.
+        out, pixels = Output(src, variant, fmt, pixels), None
         _run(VARIANT_STEPS, out, be)
         pixels = out.rendered
         results[i] = Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,

@@ -211,6 +211,33 @@ def test_render_variants_decodes_once_at_the_largest_size(backend, generated_ima
         render_variants(data, [(fast_config.variant("sm"), "gif")], backend=backend)
 
 
+@pytest.mark.parametrize("count", [1, 4])
+def test_nothing_holds_the_decode_once_the_encoder_runs(count, photo, fast_config):
+    """What keeps peak memory down (benchmarks/memory.py): the pipeline drops every reference to the decoded image
+    before an encoder allocates, for one variant and for a cascade of several. Watched on Pillow's images (pyvips
+    images take no weak references; libvips frees a decoder when its last reference goes, as measured there)."""
+    import gc
+    import weakref
+
+    class Watching(type(get_backend("pillow"))):
+        def load(self, data, info, shrink):
+            image = super().load(data, info, shrink)
+            self.decoded = weakref.ref(image)
+            return image
+
+        def encode(self, image, fmt, settings):
+            gc.collect()
+            self.alive_at_encode.append(self.decoded() is not None)
+            return super().encode(image, fmt, settings)
+
+    watching = Watching()
+    watching.alive_at_encode = []
+    requests = [(v, "webp") for v in list(fast_config.variants.values())[-count:]]
+    big = save(photo.resize((2400, 1600)), "JPEG")  # larger than every variant: each one is a resize
+    render_variants(big, requests, backend=watching)
+    assert watching.alive_at_encode == [False] * count
+
+
 def test_shrink_on_load_leaves_at_least_a_factor_of_two_to_the_resize():
     def factor(fmt, width, height, box, orientation=1):
         return shrink_on_load(SourceInfo(fmt, width, height, orientation, False, False, 1, "RGB", 3, 8), box)
