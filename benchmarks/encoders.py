@@ -23,6 +23,7 @@ from PIL import Image
 
 from resizer import pipeline
 from resizer.backends import get_backend
+from resizer.backends.vips import SUBSAMPLE
 from resizer.config import load_config
 from resizer_bench.metrics import Ssimulacra2, decode_rgb, equivalent_score, load_source, reference
 
@@ -88,7 +89,7 @@ def main(argv=None) -> None:
 def vips_native(image: pyvips.Image, fmt: str, settings) -> bytes:
     """libvips' own writer for `fmt` with the config's settings (docs/ENCODERS.md's mapping)."""
     s = settings
-    subsample = {"4:2:0": "on", "4:4:4": "off"}.get(s.subsampling)
+    subsample = SUBSAMPLE.get(s.subsampling)
     params = {
         "jpeg": ("jpegsave_buffer", {"Q": s.quality, "interlace": s.progressive, "subsample_mode": subsample,
                                      "optimize_coding": True}),

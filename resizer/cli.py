@@ -1,6 +1,7 @@
 """The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant."""
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def _run_variants(args) -> int:
 
     from tqdm import tqdm
 
-    load_config(args.config)  # a bad config fails here, once, not in every worker
+    _worker_config(args.config)  # a bad config fails here, once, not in every worker
     stems: dict[str, Path] = {}
     for image in args.images:
         if image.stem in stems:
@@ -78,6 +79,10 @@ def _run_variants(args) -> int:
     return 1 if failures else 0
 
 
+# Parsed once per process (the command's own, or each worker): Config holds mappingproxies, which do not pickle.
+_worker_config = functools.cache(load_config)
+
+
 def _render_image(image: Path, *, config_path: str | None, backend: str | None, accept: str | None, out: Path,
                   threads: int) -> list[tuple[str, ...]]:
     """Every variant of one image, written to `out`; its table rows (one error row if it failed)."""
@@ -86,7 +91,7 @@ def _render_image(image: Path, *, config_path: str | None, backend: str | None, 
     from .negotiate import choose_format
     from .pipeline import render_variants
 
-    config = load_config(config_path)
+    config = _worker_config(config_path)
     library = get_backend(backend or config.backend)
     if threads:
         library.set_threads(threads)
