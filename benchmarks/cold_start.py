@@ -11,10 +11,9 @@ runs in this process on loopback with the original uploaded. Then n fresh `pytho
 --child and do what Lambda's init + first invocation do, timed phase by phase:
 
     interpreter     spawn -> the child's first line (process start, interpreter init, this file's stdlib imports)
-    import handler  `import resizer.edge.origin` (the handler module, no warm-up yet)
-    s3 client       the S3 client, built as warm() builds it (config read included)
-    backend         the image backend's import (pyvips / Pillow)
-    init rest       the generated entry module (`import origin_response`: its warm() finds everything built)
+    import handler  `import resizer.edge.origin` (the handler module, nothing built yet)
+    init rest       the generated entry module (`import origin_response`: `lambda_handler()` reads the config,
+                    builds the S3 client and imports the image backend; --importtime splits it by module)
     first request   a miss: GET the original from moto, transform, create-only PUT, the generated response
     total           spawn -> first response (the parent's and the child's shared CLOCK_MONOTONIC)
     total cpu       the child's own CPU time (user + sys) up to the first response: less sensitive to a busy
@@ -40,24 +39,11 @@ def child(folder: str, started: float, uri: str) -> dict:
         phases[name] = (time.monotonic() - t) * 1000
         return value
 
-    origin = timed("import handler", lambda: __import__("resizer.edge.origin").edge.origin)
-    from resizer.edge import runtime
-
-    def s3_client():
-        config = runtime.packaged_config()
-        origin.current_origin(config)
-        return config
-
-    config = timed("s3 client", s3_client)
-    from resizer.backends import get_backend
-
-    timed("backend", lambda: get_backend(config.backend))
+    timed("import handler", lambda: __import__("resizer.edge.origin"))
     entry = timed("init rest", lambda: __import__("origin_response"))
-    event = {"Records": [{"cf": {
-        "config": {"distributionDomainName": "bench.cloudfront.net", "distributionId": "BENCH",
-                   "eventType": "origin-response", "requestId": "bench"},
-        "request": {"clientIp": "127.0.0.1", "method": "GET", "querystring": "", "uri": uri, "headers": {}},
-        "response": {"status": "404", "statusDescription": "Not Found", "headers": {}}}}]}
+    from resizer.edge.events import lambda_event, request_record, response_record
+
+    event = lambda_event("origin-response", request_record(uri), response_record(404))
     answer = timed("first request", lambda: entry.handler(event, None))
     phases["total"] = (time.monotonic() - started) * 1000
     phases["total cpu"] = time.process_time() * 1000
@@ -79,6 +65,8 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from resizer.build import build, find_interpreter
+    from resizer.config import load_config
+    from resizer.keys import derived_key
     from resizer_bench.coldstart import _offenders, summarize
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -125,7 +113,7 @@ def main(argv=None) -> int:
             if not dists:
                 dists = [Path(tmp, "dist")]
                 build(None, f"cold-start-{uuid.uuid4().hex[:8]}", args.python, dists[0])
-            targets = []  # (label, build.json, real interpreter, unpacked folder)
+            targets = []  # (label, build.json, real interpreter, unpacked folder, the config baked into the zip)
             for i, dist in enumerate(dists):
                 info = json.loads((dist / "build.json").read_text())
                 found = find_interpreter(info["python"])
@@ -139,14 +127,15 @@ def main(argv=None) -> int:
                     zf.extractall(folder)
                 if not _has_bucket(s3, info["bucket"]):
                     s3.create_bucket(Bucket=info["bucket"])
-                targets.append((f"{dist} (python{info['python']})", info, python, folder))
+                config = load_config(folder / "resizer" / "variants.toml")
+                targets.append((f"{dist} (python{info['python']})", info, python, folder, config))
 
             rows = []
             for run in range(args.n):
-                for label, info, python, folder in targets:
+                for label, info, python, folder, config in targets:
                     key = f"cold/{uuid.uuid4().hex[:8]}/{name}"  # a new original per run: every request a miss
                     s3.put_object(Bucket=info["bucket"], Key=key, Body=original)
-                    uri = f"/{info['derived_prefix']}/{args.variant}/{args.format}/{key}"
+                    uri = "/" + derived_key(config, args.variant, args.format, key)
                     started = time.monotonic()
                     done = subprocess.run([python, "-I", "-S", __file__, "--child", str(folder), repr(started), uri],
                                           capture_output=True, text=True, env=env, timeout=120)
@@ -160,7 +149,7 @@ def main(argv=None) -> int:
             print(f"{args.n} fresh `-I -S` processes per build; first request: a miss for {args.variant}/"
                   f"{args.format} of {name} ({len(original)} bytes) against moto on loopback; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            for label, info, python, folder in targets:
+            for label, info, python, folder, _ in targets:
                 zipped = info["artifacts"]["origin-response"]
                 print(f"\n{label}: {info['backend']} backend, S3 client {info.get('s3_client', '?').split(',')[0]}, "
                       f"origin-response.zip {zipped['bytes'] / 1e6:.2f} MB ({zipped['unpacked_bytes'] / 1e6:.1f} MB "
@@ -174,7 +163,7 @@ def main(argv=None) -> int:
                     print("  slowest imports, one run (own ms, cumulative ms):")
                     for row in top.itertuples():
                         print(f"    {row.module:<40}{row.self_ms:>8.1f}{row.cumulative_ms:>8.1f}")
-                    print(f"    import of the entry module, warm() included: {top['total_ms'].iloc[0]:.1f} ms")
+                    print(f"    import of the entry module, handler built: {top['total_ms'].iloc[0]:.1f} ms")
             if args.json:
                 args.json.write_text(samples.to_json(orient="records"))
     finally:

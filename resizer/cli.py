@@ -131,8 +131,6 @@ def _add_info(commands) -> None:
 
 
 def _run_info(args) -> int:
-    from dataclasses import asdict
-
     from .pipeline import inspect
 
     try:
@@ -140,7 +138,7 @@ def _run_info(args) -> int:
     except (ResizerError, OSError) as exc:
         print(f"resizer: {args.image}: {_reason(exc)}", file=sys.stderr)
         return 1
-    _print_table(("field", "value"), [(k, str(v)) for k, v in asdict(info).items()])
+    _print_table(("field", "value"), [(k, str(v)) for k, v in info._asdict().items()])
     return 0
 
 
@@ -198,7 +196,7 @@ def _run_serve(args) -> int:
         from .origins import S3Origin
 
         config = config.with_bucket(args.bucket)
-        origin, where = S3Origin(args.bucket, config.region, endpoint_url=args.s3_endpoint), args.s3_endpoint
+        origin, where = S3Origin(args.bucket, config.region, config.derived_prefix, args.s3_endpoint), args.s3_endpoint
     else:
         from .origins import LocalOrigin
 

@@ -5,23 +5,24 @@ Every problem is a `ConfigError` naming the file, the field and what is wrong wi
 
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .formats import OUTPUT_FORMATS
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("variants.toml")
-BACKENDS = ("vips", "pillow")
+BACKENDS = ("vips", "pillow")  # the one list of image backends (resizer/backends/<name>.py)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 PREFIX = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,62}$")
 EFFORT_RANGE = {"jpeg": (0, 0), "png": (0, 9), "webp": (0, 6), "avif": (0, 9)}
 
 
-@dataclass(frozen=True)
-class EncoderSettings:
+# Plain NamedTuples, not dataclasses: `dataclasses` imports `inspect` and `ast`, which every cold start of the
+# Lambda zips would pay for.
+class EncoderSettings(NamedTuple):
     """Backend-neutral encoder settings for one format; the backends map them to their own parameters."""
 
     quality: int | None = None
@@ -30,35 +31,32 @@ class EncoderSettings:
     progressive: bool | None = None
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(NamedTuple):
     name: str
     size: int
     formats: tuple[str, ...]
-    encoders: MappingProxyType  # format name -> EncoderSettings, global defaults already merged in
+    encoders: Mapping[str, EncoderSettings]  # format name -> settings, global defaults already merged in
 
     def encoder(self, fmt: str) -> EncoderSettings:
         return self.encoders[fmt]
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     max_source_bytes: int = 40_000_000
     max_source_pixels: int = 50_000_000
     max_frames: int = 1
     max_key_bytes: int = 1024
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     backend: str
     derived_prefix: str
     bucket: str
     region: str
     limits: Limits
-    variants: MappingProxyType  # name -> Variant, in file order
-    source: str = field(default="<defaults>", compare=False)
-    text: str = field(default="", compare=False, repr=False)
+    variants: Mapping[str, Variant]  # name -> Variant, in file order
+    source: str = "<defaults>"  # where the text came from, for error messages and build.json
+    text: str = ""
 
     def variant(self, name: str) -> Variant:
         return self.variants[name]
@@ -71,7 +69,7 @@ class Config:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
     def with_bucket(self, bucket: str) -> "Config":
-        return replace(self, bucket=bucket)
+        return self._replace(bucket=bucket)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -136,7 +134,7 @@ class _Parser:
         return Config(backend, prefix, bucket, region, limits, MappingProxyType(variants), self.source, text)
 
     def limits(self, raw: dict) -> Limits:
-        names = {f.name for f in fields(Limits)}
+        names = set(Limits._fields)
         self.known_keys(raw, names, "limits.")
         values = {k: self.typed(v, int, f"limits.{k}") for k, v in raw.items()}
         for k, v in values.items():
@@ -175,7 +173,7 @@ class _Parser:
                 self.fail(where + "subsampling", f"must be '4:2:0' or '4:4:4', got {s!r}")
         if "progressive" in spec:
             values["progressive"] = self.typed(spec["progressive"], bool, where + "progressive")
-        return replace(base, **values)
+        return base._replace(**values)
 
     def variant(self, name: str, spec: Any, defaults: dict) -> Variant:
         where = f"variants.{name}"

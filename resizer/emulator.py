@@ -16,44 +16,29 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from .edge import runtime
-from .edge.events import REASONS
-from .edge.origin import install_origin, origin_response
-from .edge.viewer import viewer_request
+from .config import Config
+from .edge.events import http_headers, lambda_event, request_record, response_record
+from .edge.origin import OriginResponse
+from .edge.runtime import Handler, elapsed_ms
+from .edge.viewer import ViewerRequest
 from .errors import ResizerError
 from .keys import percent_decode
+from .origins import Origin
 
-DISTRIBUTION = {"distributionDomainName": "d111111abcdef8.cloudfront.net", "distributionId": "EMULATOR"}
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*(\d+)", re.I)
 
 
-@dataclass
 class Answer:
-    status: int
-    headers: dict[str, str]  # HTTP header name -> value
-    body: bytes = b""
-    timings: dict[str, float] = field(default_factory=dict)
-    cache: str = "Miss"
+    """What the distribution sends the viewer."""
 
-
-def _cf_headers(headers: dict[str, str]) -> dict:
-    return {name.lower(): [{"key": name, "value": value}] for name, value in headers.items()}
-
-
-def _http_headers(cf_headers: dict) -> dict[str, str]:
-    return {items[0]["key"]: ", ".join(i["value"] for i in items) for items in cf_headers.values() if items}
-
-
-def _event(event_type: str, request: dict, response: dict | None = None) -> dict:
-    cf = {"config": {**DISTRIBUTION, "eventType": event_type, "requestId": request["_id"]},
-          "request": {k: v for k, v in request.items() if k != "_id"}}
-    if response is not None:
-        cf["response"] = response
-    return {"Records": [{"cf": cf}]}
+    def __init__(self, status: int, headers: dict[str, str], body: bytes = b"",
+                 timings: dict[str, float] | None = None, cache: str = "Miss"):
+        self.status, self.headers, self.body = status, headers, body
+        self.timings = timings if timings is not None else {}
+        self.cache = cache
 
 
 def _ttl(headers: dict[str, str]) -> int:
@@ -93,35 +78,36 @@ class _Cache:
 
 
 class Distribution:
-    """The CloudFront side: events, cache and origin fetch around the two handler functions."""
+    """The CloudFront side: events, cache and origin fetch around the two handler functions it is given."""
 
-    def __init__(self, origin, cache_bytes: int = 256 * 2**20):
-        self.origin = origin
+    def __init__(self, viewer_request: Handler, origin_response: Handler, origin: Origin,
+                 cache_bytes: int = 256 * 2**20):
+        self.viewer_request, self.origin_response, self.origin = viewer_request, origin_response, origin
         self.cache = _Cache(cache_bytes)
 
     def handle(self, method: str, uri: str, querystring: str, headers: dict[str, str]) -> Answer:
-        request = {"_id": uuid.uuid4().hex, "clientIp": "127.0.0.1", "method": method, "uri": uri,
-                   "querystring": querystring, "headers": _cf_headers(headers)}
+        request_id = uuid.uuid4().hex
+        request = request_record(uri, headers, method=method, querystring=querystring)
         t = time.perf_counter()
-        result = viewer_request(_event("viewer-request", request))
-        timings = {"viewer-request": _ms(t)}
+        result = self.viewer_request(lambda_event("viewer-request", request, request_id=request_id), None)
+        timings = {"viewer-request": elapsed_ms(t)}
         if "status" in result:  # the function answered the viewer itself
             return self._generated(result, timings)
-        request.update(result)
+        request = result
         key = request["uri"]
         cached = self.cache.get(key)
         if cached:
             return Answer(cached.status, dict(cached.headers), cached.body, timings, "Hit")
         t = time.perf_counter()
         status, origin_headers, body = self._fetch(key)
-        timings["origin"] = _ms(t)
-        response = {"status": str(status), "statusDescription": REASONS.get(status, ""),
-                    "headers": _cf_headers(origin_headers)}
+        timings["origin"] = elapsed_ms(t)
+        response = response_record(status, origin_headers)
         t = time.perf_counter()
-        result = origin_response(_event("origin-response", request, response))
-        timings["origin-response"] = _ms(t)
+        result = self.origin_response(lambda_event("origin-response", request, response, request_id=request_id),
+                                      None)
+        timings["origin-response"] = elapsed_ms(t)
         if result is response:  # passed through (headers maybe added): the origin's body goes on
-            answer = Answer(int(result["status"]), _http_headers(result["headers"]), body, timings)
+            answer = Answer(int(result["status"]), http_headers(result["headers"]), body, timings)
         else:
             answer = self._generated(result, timings)
         ttl = _ttl(answer.headers)
@@ -147,11 +133,7 @@ class Distribution:
     def _generated(self, result: dict, timings: dict) -> Answer:
         raw = result.get("body", "")
         body = base64.b64decode(raw) if result.get("bodyEncoding") == "base64" else raw.encode()
-        return Answer(int(result["status"]), _http_headers(result.get("headers", {})), body, timings)
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 2)
+        return Answer(int(result["status"]), http_headers(result.get("headers", {})), body, timings)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -194,10 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def make_server(origin, config, host: str = "127.0.0.1", port: int = 0,
+def make_server(origin: Origin, config: Config, host: str = "127.0.0.1", port: int = 0,
                 cache_bytes: int = 256 * 2**20) -> ThreadingHTTPServer:
-    """A ready (not yet serving) emulator on loopback; `server.server_address` has the port."""
-    runtime.install_config(config)
-    install_origin(origin)
-    handler = type("Handler", (_Handler,), {"distribution": Distribution(origin, cache_bytes)})
+    """A ready (not yet serving) emulator on loopback with its own handlers; `server.server_address` has the port."""
+    distribution = Distribution(ViewerRequest(config), OriginResponse(config, origin), origin, cache_bytes)
+    handler = type("Handler", (_Handler,), {"distribution": distribution})
     return ThreadingHTTPServer((host, port), handler)

@@ -3,11 +3,10 @@
 Pure Python (no image library) so that the viewer-request function can use it.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Format:
+class Format(NamedTuple):
     name: str
     media_type: str
     extension: str

@@ -16,7 +16,7 @@ the keys `<prefix>/<variant>/<format>/<original key>` for each format.
 
 import posixpath
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from .errors import MalformedKey
@@ -26,16 +26,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-@dataclass(frozen=True)
-class PublicRequest:
+class PublicRequest(NamedTuple):
     """What a public path asks for: an original key, and the variant of it (None = the original itself)."""
 
     original_key: str
     variant: str | None
 
 
-@dataclass(frozen=True)
-class DerivedKey:
+class DerivedKey(NamedTuple):
     variant: str
     format: str
     original_key: str
@@ -51,8 +49,13 @@ def percent_decode(path: str) -> str:
         raise MalformedKey("path is not valid UTF-8 after percent-decoding") from None
 
 
-def validate_key(key: str, config) -> None:
-    """Raise MalformedKey unless `key` is a clean S3 key: no traversal, empty segments, backslashes or controls."""
+S3_MAX_KEY_BYTES = 1024
+
+
+def check_plain_key(key: str, max_bytes: int = S3_MAX_KEY_BYTES) -> None:
+    """Raise MalformedKey unless `key` is a clean S3 key: no traversal, empty segments, backslashes or controls.
+
+    The one rule every origin applies to every key it is given, so a folder and a bucket refuse the same keys."""
     if not key:
         raise MalformedKey("empty key")
     if _CONTROL.search(key):
@@ -64,8 +67,13 @@ def validate_key(key: str, config) -> None:
             raise MalformedKey("empty path segment")
         if segment in (".", ".."):
             raise MalformedKey(f"'{segment}' path segment")
-    if len(key.encode("utf-8")) > config.limits.max_key_bytes:
-        raise MalformedKey(f"key longer than {config.limits.max_key_bytes} bytes")
+    if len(key.encode("utf-8")) > max_bytes:
+        raise MalformedKey(f"key longer than {max_bytes} bytes")
+
+
+def validate_key(key: str, config) -> None:
+    """`check_plain_key` within the config's key-length limit."""
+    check_plain_key(key, config.limits.max_key_bytes)
 
 
 def longest_derived_prefix(config) -> int:

@@ -26,9 +26,8 @@ Timings are per step; libvips is lazy, so its decoding and resampling are paid w
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from .backends import Backend, SourceInfo, get_backend
 from .config import Limits, Variant
@@ -43,8 +42,7 @@ AVIF_MIN_SIDE = 16
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     data: bytes
     format: str  # the format written (differs from the requested one only for the small-AVIF fallback)
     media_type: str
@@ -54,33 +52,33 @@ class Result:
     timings: dict[str, float]
 
 
-@dataclass
 class Source:
-    """Context of the source steps: one original, decoded once."""
+    """Context of the source steps: one original, decoded once. (A plain class: `dataclasses` would pull
+    `inspect` and `ast` into the Lambda's cold start.)"""
 
-    data: bytes
-    backend: Backend
-    limits: Limits
-    box: int  # the largest variant size wanted from this decode
-    format: str = ""
-    info: SourceInfo | None = None
-    image: Any = None
-    timings: dict[str, float] = field(default_factory=dict)
+    __slots__ = ("data", "backend", "limits", "box", "format", "info", "image", "timings")
+
+    def __init__(self, data: bytes, backend: Backend, limits: Limits, box: int):
+        self.data, self.backend, self.limits = data, backend, limits
+        self.box = box  # the largest variant size wanted from this decode
+        self.format = ""
+        self.info: SourceInfo | None = None
+        self.image: Any = None
+        self.timings: dict[str, float] = {}
 
 
-@dataclass
 class Output:
     """Context of the variant steps: one (variant, format) cut from a decoded Source."""
 
-    source: Source
-    variant: Variant
-    format: str  # requested, then the one actually written
-    image: Any
-    rendered: Any = None  # the resized pixels, before flatten: what a smaller variant of a batch resizes from
-    width: int = 0
-    height: int = 0
-    data: bytes = b""
-    timings: dict[str, float] = field(default_factory=dict)
+    __slots__ = ("source", "variant", "format", "image", "rendered", "width", "height", "data", "timings")
+
+    def __init__(self, source: Source, variant: Variant, fmt: str, image: Any):
+        self.source, self.variant, self.image = source, variant, image
+        self.format = fmt  # requested, then the one actually written
+        self.rendered: Any = None  # the resized pixels, before flatten: what a smaller variant resizes from
+        self.width = self.height = 0
+        self.data = b""
+        self.timings: dict[str, float] = {}
 
 
 # --- source steps -------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .config import Config, load_config
 from .errors import MalformedKey, ResizerError
 from .formats import OUTPUT_FORMATS
 from .keys import DerivedKey, derived_key, is_derived_key, parse_public_path, public_path, validate_key
+from .origins import Origin
 
 
 def original_key(config: Config, name: str) -> str:
@@ -29,7 +30,7 @@ def original_key(config: Config, name: str) -> str:
     return key
 
 
-def purge(origin, config: Config, keys: list[str]) -> tuple[list[str], list[str]]:
+def purge(origin: Origin, config: Config, keys: list[str]) -> tuple[list[str], list[str]]:
     """Delete the derived objects of `keys` from `origin`: (deleted derived keys, public paths to invalidate).
 
     The paths are each original's own (a replaced original is cached too) and those of its deleted variants.
@@ -41,11 +42,11 @@ def purge(origin, config: Config, keys: list[str]) -> tuple[list[str], list[str]
             for fmt in OUTPUT_FORMATS:
                 derived = derived_key(config, variant, fmt, key)
                 if origin.head(derived) is not None:
-                    origin.delete(derived)
                     deleted.append(derived)
                     path = public_path(config, DerivedKey(variant, fmt, key))
                     if path not in paths:
                         paths.append(path)
+    origin.delete_many(deleted)
     return deleted, paths
 
 
@@ -76,7 +77,7 @@ def run(args) -> int:
         if args.origin:
             origin = LocalOrigin(args.origin, args.derived, config.derived_prefix)
         else:
-            origin = S3Origin(args.bucket or config.bucket, config.region, endpoint_url=args.s3_endpoint)
+            origin = S3Origin(args.bucket or config.bucket, config.region, config.derived_prefix, args.s3_endpoint)
         deleted, paths = purge(origin, config, keys)
     except (ResizerError, ValueError) as exc:
         print(f"resizer purge: {exc}", file=sys.stderr)

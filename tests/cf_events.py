@@ -1,28 +1,22 @@
-"""Full CloudFront Lambda@Edge events, shaped like the examples in the CloudFront developer guide, and checks on
-what the handlers return and log."""
+"""Full CloudFront Lambda@Edge events, shaped like the examples in the CloudFront developer guide (built with the
+runtime's own `resizer.edge.events` builder, plus the headers CloudFront and S3 add), and checks on what the
+handlers return and log."""
 
 import copy
 import json
 
-DISTRIBUTION = {"distributionDomainName": "d111111abcdef8.cloudfront.net",
-                "distributionId": "EDFDVBD6EXAMPLE"}
+from resizer.edge.events import DISALLOWED, READ_ONLY_RESPONSE, lambda_event, request_record, response_record
+
 CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
-
-
-def _headers(pairs: dict[str, str]) -> dict:
-    return {name.lower(): [{"key": name, "value": value}] for name, value in pairs.items()}
 
 
 def viewer_request(uri: str, accept: str | None = CHROME_ACCEPT, querystring: str = "w=100&utm=x") -> dict:
     headers = {"Host": "d111111abcdef8.cloudfront.net", "User-Agent": "Mozilla/5.0 (test)"}
     if accept is not None:
         headers["Accept"] = accept
-    return {"Records": [{"cf": {
-        "config": {**DISTRIBUTION, "eventType": "viewer-request",
-                   "requestId": "MRVMF7KydIvxMWfJIglgwHQwZsbG2IhRJ07sn9AkKUFSHS9EXAMPLE=="},
-        "request": {"clientIp": "203.0.113.178", "method": "GET", "uri": uri, "querystring": querystring,
-                    "headers": _headers(headers)},
-    }}]}
+    request = request_record(uri, headers, querystring=querystring, client_ip="203.0.113.178")
+    return lambda_event("viewer-request", request,
+                        request_id="MRVMF7KydIvxMWfJIglgwHQwZsbG2IhRJ07sn9AkKUFSHS9EXAMPLE==")
 
 
 def origin_response(uri: str, status: int, bucket: str = "originals", accept: str = CHROME_ACCEPT,
@@ -37,18 +31,13 @@ def origin_response(uri: str, status: int, bucket: str = "originals", accept: st
     else:
         response_headers = {"Content-Type": "application/xml", "Transfer-Encoding": "chunked",
                             "Server": "AmazonS3", "Via": "1.1 abc.cloudfront.net (CloudFront)"}
-    reasons = {200: "OK", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error"}
-    return {"Records": [{"cf": {
-        "config": {**DISTRIBUTION, "eventType": "origin-response",
-                   "requestId": "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ=="},
-        "request": {"clientIp": "203.0.113.178", "method": "GET", "uri": uri, "querystring": "",
-                    "headers": _headers({"Host": domain, "Accept": accept, "X-Forwarded-For": "203.0.113.178",
-                                         "User-Agent": "Amazon CloudFront"}),
-                    "origin": {"s3": {"domainName": domain, "path": "", "region": "us-east-1",
-                                      "authMethod": "origin-access-identity", "customHeaders": {}}}},
-        "response": {"status": str(status), "statusDescription": reasons[status],
-                     "headers": _headers(response_headers)},
-    }}]}
+    request = request_record(
+        uri, {"Host": domain, "Accept": accept, "X-Forwarded-For": "203.0.113.178", "User-Agent": "Amazon CloudFront"},
+        client_ip="203.0.113.178",
+        origin={"s3": {"domainName": domain, "path": "", "region": "us-east-1",
+                       "authMethod": "origin-access-identity", "customHeaders": {}}})
+    return lambda_event("origin-response", request, response_record(status, response_headers),
+                        request_id="4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==")
 
 
 def request_of(event: dict) -> dict:
@@ -59,12 +48,28 @@ def response_of(event: dict) -> dict:
     return copy.deepcopy(event["Records"][0]["cf"]["response"])
 
 
-def assert_settable_headers(response: dict) -> None:
-    """Every header a handler returns is one Lambda@Edge lets a function set (else CloudFront answers 502)."""
+# CloudFront's lists, restated here from the developer guide ("Restrictions on edge functions") rather than taken
+# from the runtime, so a name the runtime forgot still fails the check. A function may pass a read-only header
+# through unchanged (the origin's own Via, Transfer-Encoding) but not add or change it.
+GUIDE_DISALLOWED = {"connection", "expect", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                    "proxy-connection", "trailer", "upgrade", "x-accel-buffering", "x-accel-charset",
+                    "x-accel-limit-rate", "x-accel-redirect", "x-cache", "x-forwarded-proto", "x-real-ip"}
+GUIDE_DISALLOWED_PREFIXES = ("x-amz-cf-", "x-amzn-", "x-edge-")
+GUIDE_READ_ONLY_ORIGIN_RESPONSE = {"transfer-encoding", "via"}
+
+
+def assert_settable_headers(response: dict, origin_headers: dict | None = None) -> None:
+    """Every header a handler returns is one Lambda@Edge lets a function return (else CloudFront answers 502):
+    CloudFront's shape (lower-case keys matching each item's name), no disallowed name, and read-only ones only
+    as the origin sent them (`origin_headers`: the event's response headers, for a passed-through response)."""
     for lower, values in response["headers"].items():
-        assert lower == lower.lower()
+        assert lower == lower.lower(), lower
         for item in values:
-            assert item["key"].lower() == lower
+            assert item["key"].lower() == lower, (lower, item)
+        assert lower not in GUIDE_DISALLOWED and not lower.startswith(GUIDE_DISALLOWED_PREFIXES), lower
+        if lower in GUIDE_READ_ONLY_ORIGIN_RESPONSE:
+            assert origin_headers is not None and origin_headers.get(lower) == values, lower
+    assert DISALLOWED <= GUIDE_DISALLOWED and READ_ONLY_RESPONSE == GUIDE_READ_ONLY_ORIGIN_RESPONSE
 
 
 def log_lines(capsys) -> list[dict]:

@@ -74,15 +74,38 @@ def bucket(s3_client):
 
 
 @pytest.fixture
-def baked_config(bucket, monkeypatch):
-    """The packaged config with the test bucket baked in, as `resizer build` does: what the handlers read."""
-    from resizer.edge import origin, runtime
+def baked_config(bucket):
+    """The packaged config with the test bucket baked in, as `resizer build` does."""
+    return load_config().with_bucket(bucket)
 
-    config = load_config().with_bucket(bucket)
-    monkeypatch.setattr(runtime, "packaged_config", lambda: config)
-    origin.s3_origin.cache_clear()
-    yield config
-    origin.s3_origin.cache_clear()
+
+@pytest.fixture
+def edge_handlers(s3_env):
+    """`edge_handlers(config)` -> (viewer_request, origin_response), built as the zips build them: the
+    origin-response over S3 (moto, through the environment) at the config's bucket."""
+    from resizer.edge.origin import OriginResponse
+    from resizer.edge.viewer import ViewerRequest
+    from resizer.origins import S3Origin
+
+    def build(config):
+        return ViewerRequest(config), OriginResponse(
+            config, S3Origin(config.bucket, config.region, config.derived_prefix))
+
+    return build
+
+
+@pytest.fixture
+def viewer_request(config):
+    """The viewer-request handler of the packaged config."""
+    from resizer.edge.viewer import ViewerRequest
+
+    return ViewerRequest(config)
+
+
+@pytest.fixture
+def origin_response(baked_config, edge_handlers):
+    """The origin-response handler of `baked_config`, over its bucket on moto."""
+    return edge_handlers(baked_config)[1]
 
 
 # --- images -------------------------------------------------------------------------------------------------
@@ -269,10 +292,7 @@ def snapshot(folder: Path) -> dict:
 @pytest.fixture
 def serve(config):
     """`serve(origin, config=None)` starts an emulator on a free loopback port and returns a
-    `get(path, method="GET", **headers) -> (status, headers, body)` helper; all are stopped afterwards and the
-    origin and config they installed in the handler modules are removed again."""
-    from resizer.edge import origin as origin_module
-    from resizer.edge import runtime
+    `get(path, method="GET", **headers) -> (status, headers, body)` helper; all are stopped afterwards."""
     from resizer.emulator import make_server
 
     servers = []
@@ -297,5 +317,3 @@ def serve(config):
     for server in servers:
         server.shutdown()
         server.server_close()
-    origin_module._installed_origin.clear()
-    runtime._installed.clear()

@@ -1,8 +1,10 @@
 """Both Lambda@Edge handlers against full CloudFront events; misses end to end over moto's S3 on loopback."""
 
 import base64
+import copy
 import io
 import json
+import os
 
 import cf_events
 import numpy as np
@@ -12,11 +14,11 @@ from conftest import modules_imported_by
 from PIL import Image
 from skimage import data as skdata
 
+from resizer import config as config_module
 from resizer.config import load_config
-from resizer.edge import events, origin, runtime
+from resizer.edge import events, origin, runtime, viewer
 from resizer.edge.events import MAX_ORIGIN_GENERATED_BYTES, CloudFrontEvent, Headers, check_settable
-from resizer.edge.origin import IMMUTABLE, origin_response
-from resizer.edge.viewer import viewer_request
+from resizer.edge.origin import IMMUTABLE
 
 CONFIG = load_config()
 
@@ -41,7 +43,7 @@ NOISE_PNG = encode(np.random.default_rng(7).integers(0, 256, (1300, 1300, 3), dt
     ("/images/test-xl.png", None, "/_variants/xl/png/images/test.png"),
     ("/images/caf%C3%A9%20au%20lait-sm.jpg", None, "/_variants/sm/jpeg/images/caf%C3%A9%20au%20lait.jpg"),
 ])
-def test_viewer_rewrites_variant_urls(uri, accept, rewritten, capsys):
+def test_viewer_rewrites_variant_urls(viewer_request, uri, accept, rewritten, capsys):
     event = cf_events.viewer_request(uri, accept)
     before = cf_events.request_of(event)
     result = viewer_request(event, None)
@@ -54,7 +56,7 @@ def test_viewer_rewrites_variant_urls(uri, accept, rewritten, capsys):
     assert line["requestId"] == event["Records"][0]["cf"]["config"]["requestId"]
 
 
-def test_viewer_passes_originals_through_untouched():
+def test_viewer_passes_originals_through_untouched(viewer_request):
     event = cf_events.viewer_request("/images/test.png")
     before = cf_events.request_of(event)
     assert viewer_request(event, None) == before
@@ -62,7 +64,7 @@ def test_viewer_passes_originals_through_untouched():
 
 @pytest.mark.parametrize("uri", ["/images/../secret-sm.png", "/images//a-sm.png", "/_variants/sm/webp/a.png",
                                  "/images/100%-sm.png"])
-def test_viewer_answers_malformed_paths_with_a_short_400(uri, capsys):
+def test_viewer_answers_malformed_paths_with_a_short_400(viewer_request, uri, capsys):
     result = viewer_request(cf_events.viewer_request(uri), None)
     assert result["status"] == "400"
     assert Headers(result["headers"]).get("cache-control") == "max-age=60"
@@ -80,19 +82,19 @@ def test_viewer_module_imports_no_image_library_and_no_s3_client():
 
 # --- origin-response: pass-through ------------------------------------------------------------
 
-def test_origin_adds_nosniff_to_an_original_served_as_is(baked_config):
+def test_origin_adds_nosniff_to_an_original_served_as_is(origin_response, baked_config):
     event = cf_events.origin_response("/images/test.png", 200, baked_config.bucket)
     expected = cf_events.response_of(event)
     expected["headers"]["x-content-type-options"] = [{"key": "X-Content-Type-Options", "value": "nosniff"}]
     assert origin_response(event, None) == expected
 
 
-def test_origin_passes_a_missing_original_through(baked_config):
+def test_origin_passes_a_missing_original_through(origin_response, baked_config):
     event = cf_events.origin_response("/images/nothing.png", 404, baked_config.bucket)
     assert origin_response(event, None) == cf_events.response_of(event)
 
 
-def test_origin_adds_vary_to_a_stored_variant(baked_config, capsys):
+def test_origin_adds_vary_to_a_stored_variant(origin_response, baked_config, capsys):
     event = cf_events.origin_response("/_variants/sm/webp/images/test.png", 200, baked_config.bucket)
     result = origin_response(event, None)
     assert Headers(result["headers"]).get("vary") == "Accept"
@@ -100,7 +102,7 @@ def test_origin_adds_vary_to_a_stored_variant(baked_config, capsys):
     assert log_lines(capsys)[0]["outcome"] == "hit"
 
 
-def test_origin_passes_an_s3_500_through(baked_config):
+def test_origin_passes_an_s3_500_through(origin_response, baked_config):
     event = cf_events.origin_response("/_variants/sm/webp/images/test.png", 500, baked_config.bucket)
     assert origin_response(event, None) == cf_events.response_of(event)
 
@@ -114,7 +116,7 @@ def generated_image(result: dict) -> tuple[bytes, Image.Image]:
 
 
 @pytest.mark.parametrize("miss_status", [404, 403])
-def test_miss_generates_stores_and_then_hits(baked_config, s3_client, miss_status, capsys):
+def test_miss_generates_stores_and_then_hits(origin_response, baked_config, s3_client, miss_status, capsys):
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/astronaut.jpg", Body=ASTRONAUT_JPEG)
     key = "_variants/md/webp/images/astronaut.jpg"
 
@@ -164,24 +166,26 @@ def test_memory_setting_comes_from_the_context_or_the_runtime_variable(monkeypat
     assert runtime.lambda_memory_mb(context) == 1536
 
 
-def test_a_miss_sizes_libvips_threads_from_the_functions_memory(baked_config, s3_client):
+def test_lambda_handler_sizes_libvips_threads_from_the_functions_memory(s3_env, tmp_path, monkeypatch):
     import pyvips
 
-    s3_client.put_object(Bucket=baked_config.bucket, Key="images/astronaut.jpg", Body=ASTRONAUT_JPEG)
-    event = cf_events.origin_response("/_variants/sm/webp/images/astronaut.jpg", 404, baked_config.bucket)
+    baked = tmp_path / "variants.toml"
+    baked.write_text("bucket = 'originals'\n[variants.sm]\nsize = 100\n")
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", baked)
     before = pyvips.concurrency_get()
-    origin.size_threads.cache_clear()
     try:
         pyvips.concurrency_set(2)
-        context = type("LambdaContext", (), {"memory_limit_in_mb": 1536})()  # 0.87 vCPU of credits
-        assert origin_response(event, context)["status"] == "200"
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1536")  # 0.87 vCPU of credits
+        origin.lambda_handler()
         assert pyvips.concurrency_get() == 1
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538")  # two vCPUs
+        origin.lambda_handler()
+        assert pyvips.concurrency_get() == min(2, os.cpu_count())
     finally:
-        origin.size_threads.cache_clear()
         pyvips.concurrency_set(before)
 
 
-def test_miss_with_a_percent_encoded_key(baked_config, s3_client):
+def test_miss_with_a_percent_encoded_key(viewer_request, origin_response, baked_config, s3_client):
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/café au lait.png", Body=COFFEE_PNG)
     viewer = viewer_request(cf_events.viewer_request("/images/caf%C3%A9%20au%20lait-sm.png", None), None)
     result = origin_response(cf_events.origin_response(viewer["uri"], 404, baked_config.bucket), None)
@@ -190,7 +194,7 @@ def test_miss_with_a_percent_encoded_key(baked_config, s3_client):
     assert s3_client.head_object(Bucket=baked_config.bucket, Key="_variants/sm/png/images/café au lait.png")
 
 
-def test_concurrent_creator_wins_and_the_miss_still_answers(baked_config, s3_client, capsys):
+def test_concurrent_creator_wins_and_the_miss_still_answers(origin_response, baked_config, s3_client, capsys):
     """412 on the create-only PUT means another request stored it first: keep theirs, answer with ours."""
     key = "_variants/sm/webp/images/coffee.png"
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/coffee.png", Body=COFFEE_PNG)
@@ -202,7 +206,7 @@ def test_concurrent_creator_wins_and_the_miss_still_answers(baked_config, s3_cli
     assert log_lines(capsys)[0]["stored"] is False
 
 
-def test_output_over_one_megabyte_is_stored_and_redirected(baked_config, s3_client, capsys):
+def test_output_over_one_megabyte_is_stored_and_redirected(origin_response, baked_config, s3_client, capsys):
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/noise.png", Body=NOISE_PNG)
     key = "_variants/xl/png/images/noise.png"
     result = origin_response(cf_events.origin_response("/" + key, 404, baked_config.bucket), None)
@@ -224,7 +228,7 @@ def test_output_over_one_megabyte_is_stored_and_redirected(baked_config, s3_clie
     (b"this is not an image at all", 415),
     (ASTRONAUT_JPEG[: len(ASTRONAUT_JPEG) // 3], 422),  # truncated JPEG
 ])
-def test_miss_failures_answer_their_status_briefly(baked_config, s3_client, original, status, capsys):
+def test_miss_failures_answer_their_status_briefly(origin_response, baked_config, s3_client, original, status, capsys):
     if original is not None:
         s3_client.put_object(Bucket=baked_config.bucket, Key="images/bad.jpg", Body=original)
     event = cf_events.origin_response("/_variants/sm/webp/images/bad.jpg", 404, baked_config.bucket)
@@ -239,26 +243,46 @@ def test_miss_failures_answer_their_status_briefly(baked_config, s3_client, orig
     assert log_lines(capsys)[0]["status"] == status
 
 
-def test_unreachable_s3_is_a_502(baked_config, monkeypatch):
+def test_unreachable_s3_is_a_502(baked_config, edge_handlers, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # discard port: connection refused
-    origin.s3_origin.cache_clear()
+    origin_response = edge_handlers(baked_config)[1]
     event = cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404, baked_config.bucket)
     result = origin_response(event, None)
     assert result["status"] == "502"
     assert Headers(result["headers"]).get("cache-control") == "max-age=60"
 
 
-def test_unexpected_failure_is_a_500_without_internals(bucket, monkeypatch, capsys):
-    """A zip built without a bucket: S3Origin refuses (ValueError), the handler still answers."""
-    monkeypatch.setattr(runtime, "packaged_config", lambda: CONFIG)  # bucket = ""
-    origin.s3_origin.cache_clear()
-    result = origin_response(cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404), None)
+@pytest.mark.parametrize("function", ["viewer-request", "origin-response"])
+def test_a_failed_init_is_answered_per_request_not_raised(function, tmp_path, s3_env, monkeypatch, capsys):
+    """The zip's handler with a broken baked config: init does not raise (CloudFront would answer its own 502 for
+    the container's life); each request gets a short logged 500 and tries to build again."""
+    module = {"viewer-request": viewer, "origin-response": origin}[function]
+    broken = tmp_path / "variants.toml"
+    broken.write_text("backend = 'gimp'\n[variants.sm]\nsize = 100\n")
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", broken)
+    handler = module.lambda_handler()
+    event = (cf_events.viewer_request("/images/a-sm.jpg") if function == "viewer-request" else
+             cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404))
+    for _ in range(2):
+        result = handler(copy.deepcopy(event), None)
+        assert (result["status"], result["body"]) == ("500", "Internal error\n")
+        line = log_lines(capsys)[0]
+        assert (line["event"], line["outcome"], line["error"]) == (function, "error", "ConfigError")
+        assert "gimp" in line["detail"]
+    broken.write_text("bucket = 'originals'\n[variants.sm]\nsize = 100\n")  # mended: the next request builds
+    assert "status" not in handler(copy.deepcopy(event), None) if function == "viewer-request" else True
+
+
+def test_a_zip_without_a_bucket_answers_500_without_internals(s3_env, capsys):
+    """The packaged config has no bucket: building the S3 client fails at init, every request gets a 500."""
+    handler = origin.lambda_handler()
+    result = handler(cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404), None)
     assert (result["status"], result["body"]) == ("500", "Internal error\n")
     line = log_lines(capsys)[0]
     assert (line["outcome"], line["error"]) == ("error", "ValueError")
 
 
-def test_malformed_derived_key_is_a_400(baked_config):
+def test_malformed_derived_key_is_a_400(origin_response, baked_config):
     event = cf_events.origin_response("/_variants/huge/webp/images/a.jpg", 404, baked_config.bucket)
     result = origin_response(event, None)
     assert result["status"] == "400"

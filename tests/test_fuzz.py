@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from resizer.config import BACKENDS, load_config
-from resizer.edge.viewer import viewer_request
+from resizer.edge.viewer import ViewerRequest
 from resizer.errors import MalformedKey, ResizerError
 from resizer.formats import FORMATS
 from resizer.keys import parse_derived_key, parse_public_path, percent_decode, validate_key
@@ -28,6 +28,7 @@ from resizer.negotiate import choose_format, fallback_format
 from resizer.pipeline import transform
 
 CONFIG = load_config()
+VIEWER = ViewerRequest(CONFIG)
 SM = CONFIG.variant("sm")
 FUZZ = settings.get_profile("fuzz")
 
@@ -62,7 +63,7 @@ def check_viewer_and_origin_agree_on_keys(path: str) -> None:
         expected = parse_public_path(path, CONFIG)
     except MalformedKey:
         expected = None
-    result = viewer_request(cf_events.viewer_request(path, "image/webp"), None)
+    result = VIEWER(cf_events.viewer_request(path, "image/webp"), None)
     if expected is None:
         assert result["status"] == "400"
         return

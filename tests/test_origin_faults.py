@@ -15,9 +15,8 @@ import pytest
 from cf_events import assert_settable_headers, log_lines
 from conftest import save
 
-from resizer.edge import origin, runtime
 from resizer.edge.events import Headers
-from resizer.edge.origin import origin_response
+from resizer.edge.origin import OriginResponse
 from resizer.origins import GET_BUDGET_S, READ_TIMEOUT_S, S3Origin
 
 BUDGET_S = 30  # Lambda@Edge's origin-response timeout
@@ -143,21 +142,18 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def handler_on(config, s3_env, monkeypatch):
-    """`handler_on(endpoint)` runs a miss for DERIVED through origin_response against S3 at `endpoint`:
+def handler_on(config, s3_env):
+    """`handler_on(endpoint)` runs a miss for DERIVED through an origin-response handler over S3 at `endpoint`:
     (result, elapsed seconds)."""
     baked = config.with_bucket("originals")
-    monkeypatch.setattr(runtime, "packaged_config", lambda: baked)
 
     def run(endpoint: str):
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-        origin.s3_origin.cache_clear()
+        handler = OriginResponse(baked, S3Origin(baked.bucket, baked.region, baked.derived_prefix, endpoint))
         started = time.monotonic()
-        result = origin_response(cf_events.origin_response("/" + DERIVED, 404, baked.bucket), None)
+        result = handler(cf_events.origin_response("/" + DERIVED, 404, baked.bucket), None)
         return result, time.monotonic() - started
 
-    yield run
-    origin.s3_origin.cache_clear()
+    return run
 
 
 def assert_short_error(result: dict, status: int, elapsed: float) -> None:

@@ -30,7 +30,7 @@ def test_purge_local_folders(tmp_path, capsys):
     assert code == 0
     expected = ["/images/a%20b.jpg", "/images/a%20b-sm.jpg", "/images/a%20b-xl.jpg"]
     assert capsys.readouterr().out.split() == expected
-    assert list(origin.list()) == ["_variants/sm/webp/images/other.jpg", "images/a b.jpg"]
+    assert [info.key for info in origin.list()] == ["_variants/sm/webp/images/other.jpg", "images/a b.jpg"]
 
 
 def test_purge_s3(bucket, s3_client, moto_endpoint, capsys):

@@ -12,13 +12,11 @@ from .base import Backend, SourceInfo
 
 __all__ = ["Backend", "SourceInfo", "get_backend"]
 
-_CLASSES = {"vips": ("vips", "VipsBackend"), "pillow": ("pillow", "PillowBackend")}  # keys: config.BACKENDS
-
 
 @cache
 def get_backend(name: str) -> Backend:
-    """The backend called `name` ("vips" or "pillow"), imported on first use and then shared."""
-    if name not in _CLASSES:
+    """The backend called `name` (a config.BACKENDS name: class `<Name>Backend` in module `<name>`), imported on
+    first use and then shared: each wraps a library that is process-wide anyway (one libvips per process)."""
+    if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r} (expected one of: {', '.join(BACKENDS)})")
-    module, cls = _CLASSES[name]
-    return getattr(import_module(f".{module}", __name__), cls)()
+    return getattr(import_module(f".{name}", __name__), f"{name.capitalize()}Backend")()

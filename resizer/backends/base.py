@@ -6,8 +6,7 @@ object the backend's library uses (`pyvips.Image`, `PIL.Image.Image`).
 """
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import EncoderSettings
 
@@ -21,8 +20,7 @@ SRGB_PROBE = bytes(v for r in range(0, 256, 51) for g in range(0, 256, 51) for b
                    for v in (r, g, b)) + bytes(v for grey in range(0, 256, 5) for v in (grey, grey, grey))
 
 
-@dataclass(frozen=True)
-class SourceInfo:
+class SourceInfo(NamedTuple):
     """What an original's header says, read without decoding pixels (`resizer info`, the limits check)."""
 
     format: str  # the sniffed format, a formats.FORMATS name

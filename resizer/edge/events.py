@@ -1,4 +1,5 @@
-"""Typed views over CloudFront's Lambda@Edge event dicts, and the generated-response builder.
+"""Typed views over CloudFront's Lambda@Edge event dicts, the one builder of such events (the emulator, the
+cold-start child, the benchmarks and the tests all use it), and the generated-response builder.
 
 The views wrap the raw dicts (no copies), so changing a view changes what the handler returns to CloudFront.
 Header rules (CloudFront developer guide, see docs/EDGE.md): keys are lower-case, values are lists of
@@ -8,6 +9,7 @@ refuses those names outright.
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any
 
 # Names CloudFront rejects from any function, and prefixes of such names.
@@ -111,6 +113,44 @@ class CloudFrontEvent:
     @property
     def event_type(self) -> str:
         return self.cf.get("config", {}).get("eventType", "")
+
+
+# What CloudFront puts in every event's `config`; the emulator and the tests share this made-up distribution.
+DISTRIBUTION = {"distributionDomainName": "d111111abcdef8.cloudfront.net", "distributionId": "EDFDVBD6EXAMPLE"}
+
+
+def cf_headers(headers: Mapping[str, str]) -> dict[str, list[dict[str, str]]]:
+    """HTTP headers -> CloudFront's map (lower-case keys, lists of {"key", "value"})."""
+    return {name.lower(): [{"key": name, "value": value}] for name, value in headers.items()}
+
+
+def http_headers(raw: Mapping[str, list[dict[str, str]]]) -> dict[str, str]:
+    """CloudFront's header map -> HTTP headers (repeated values joined with ', ')."""
+    return {items[0]["key"]: ", ".join(i["value"] for i in items) for items in raw.values() if items}
+
+
+def request_record(uri: str, headers: Mapping[str, str] | None = None, *, method: str = "GET",
+                   querystring: str = "", client_ip: str = "127.0.0.1", origin: dict | None = None) -> dict:
+    """The `request` of an event: what the viewer sent (and, from the origin side on, which origin it goes to)."""
+    request = {"clientIp": client_ip, "method": method, "uri": uri, "querystring": querystring,
+               "headers": cf_headers(headers or {})}
+    if origin is not None:
+        request["origin"] = origin
+    return request
+
+
+def response_record(status: int, headers: Mapping[str, str] | None = None) -> dict:
+    """The `response` of an origin-response event: the origin's status line and headers (never its body)."""
+    return {"status": str(status), "statusDescription": REASONS.get(status, ""), "headers": cf_headers(headers or {})}
+
+
+def lambda_event(event_type: str, request: dict, response: dict | None = None, *, request_id: str = "local") -> dict:
+    """A whole Lambda@Edge event around `request` (and `response` for origin-response), as CloudFront sends it."""
+    cf: dict[str, Any] = {"config": {**DISTRIBUTION, "eventType": event_type, "requestId": request_id},
+                          "request": request}
+    if response is not None:
+        cf["response"] = response
+    return {"Records": [{"cf": cf}]}
 
 
 def generated_response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None) -> dict:

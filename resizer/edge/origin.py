@@ -13,20 +13,22 @@ No exception escapes (CloudFront would answer its own 502 page): ResizerError ->
 -> 500; always a short text body and a short cache lifetime.
 """
 
-import functools
 import math
 import time
+from typing import Any
 
 from .. import pipeline
 from ..backends import get_backend
+from ..config import Config, load_config
 from ..errors import ResizerError
 from ..formats import FORMATS
 from ..keys import parse_derived_key, percent_decode, public_path
-from ..origins import S3Origin
+from ..origins import Origin, S3Origin
 from . import runtime
 from .events import (
     MAX_ORIGIN_GENERATED_BYTES,
     CloudFrontEvent,
+    CloudFrontResponse,
     generated_response,
     response_size,
     text_response,
@@ -41,114 +43,97 @@ ATTACHMENT = {"Content-Type": "application/octet-stream", "Content-Disposition":
               "Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
-@functools.cache
-def s3_origin(bucket: str, region: str) -> S3Origin:
-    """One client per container (construction costs more than a small request)."""
-    return S3Origin(bucket, region)
+class OriginResponse:
+    """The origin-response function for one config and one origin: `OriginResponse(config, origin)(event, ctx)`.
 
+    Building it loads the image library; `image_threads` (None: the library's default) sizes libvips' thread
+    pool, which is process-wide by nature (one pool per process, whatever the number of handlers)."""
 
-_installed_origin: list = []
+    def __init__(self, config: Config, origin: Origin, image_threads: int | None = None):
+        self.config, self.origin = config, origin
+        self.backend = get_backend(config.backend)
+        if image_threads:
+            self.backend.set_threads(image_threads)
 
+    def __call__(self, event: dict, context: Any = None) -> dict:
+        started = time.perf_counter()
+        cf = CloudFrontEvent(event)
+        response = cf.response
+        if response is None:
+            raise ValueError("not an origin-response event (no response)")
+        record: dict[str, Any] = {"requestId": cf.request_id, "event": "origin-response", "uri": cf.request.uri,
+                                  "originStatus": response.status}
+        timings: dict[str, Any] = {}
+        try:
+            result = self._answer(cf.request.uri, response, timings, record)
+        except ResizerError as exc:
+            result = text_response(exc.status, exc.reason)
+            record.update(outcome="error", error=type(exc).__name__, detail=str(exc)[:300])
+        except Exception as exc:  # noqa: BLE001 - see module docstring
+            result = text_response(500, "Internal error")
+            record.update(outcome="error", error=type(exc).__name__, detail=str(exc)[:300])
+        record["status"] = int(result["status"])
+        timings["total_ms"] = runtime.elapsed_ms(started)
+        record["timings"] = timings
+        runtime.log(record)
+        return result
 
-def install_origin(origin) -> None:
-    """Use `origin` (a LocalOrigin or an S3Origin on another endpoint) instead of the config's bucket: the emulator."""
-    _installed_origin[:] = [origin]
-
-
-def current_origin(config):
-    return _installed_origin[-1] if _installed_origin else s3_origin(config.bucket, config.region)
-
-
-def warm() -> None:
-    """Do the per-container work (config, S3 client, image library) during init, not in the first request.
-
-    Called by the zip's entry module. A failure here is left for the first request to meet and answer.
-    """
-    try:
-        config = runtime.packaged_config()
-        current_origin(config)
-        size_threads(config.backend, runtime.lambda_memory_mb())
-    except Exception:  # noqa: BLE001, S110 - see docstring
-        pass
-
-
-@functools.cache
-def size_threads(backend: str, memory_mb: int | None) -> None:
-    """Load the backend and, inside Lambda, give it as many threads as the function has vCPUs (once per container
-    and memory setting). Outside Lambda (`resizer serve`) the library's own default stands."""
-    image_library = get_backend(backend)
-    if memory_mb:
-        image_library.set_threads(runtime.vcpu_share(memory_mb))
-
-
-def origin_response(event: dict, context=None) -> dict:
-    started = time.perf_counter()
-    cf = CloudFrontEvent(event)
-    response = cf.response
-    record = {"requestId": cf.request_id, "event": "origin-response", "uri": cf.request.uri,
-              "originStatus": response.status}
-    timings: dict = {}
-    try:
-        config = runtime.packaged_config()
-        if not cf.request.uri.startswith(f"/{config.derived_prefix}/"):
+    def _answer(self, uri: str, response: CloudFrontResponse, timings: dict, record: dict) -> dict:
+        if not uri.startswith(f"/{self.config.derived_prefix}/"):
             record["outcome"] = "original"
             if response.status < 300:
                 _serve_original_safely(response, record)
-            result = response.raw
-        elif response.status in MISS_STATUSES:
-            size_threads(config.backend, runtime.lambda_memory_mb(context))
-            result = _make_variant(config, percent_decode(cf.request.uri)[1:], timings, record)
-        else:
-            if response.status < 300 or response.status == 304:
-                response.headers.set("Vary", "Accept")
-            result, record["outcome"] = response.raw, "hit" if response.status < 400 else "origin-error"
-    except ResizerError as exc:
-        result = text_response(exc.status, exc.reason)
-        record.update(outcome="error", error=type(exc).__name__, detail=str(exc)[:300])
-    except Exception as exc:  # noqa: BLE001 - see module docstring
-        result = text_response(500, "Internal error")
-        record.update(outcome="error", error=type(exc).__name__, detail=str(exc)[:300])
-    record["status"] = int(result["status"])
-    timings["total_ms"] = _ms(started)
-    record["timings"] = timings
-    runtime.log(record)
-    return result
+            return response.raw
+        if response.status in MISS_STATUSES:
+            return self._make_variant(percent_decode(uri)[1:], timings, record)
+        if response.status < 300 or response.status == 304:
+            response.headers.set("Vary", "Accept")
+        record["outcome"] = "hit" if response.status < 400 else "origin-error"
+        return response.raw
+
+    def _make_variant(self, key: str, timings: dict, record: dict) -> dict:
+        config = self.config
+        derived = parse_derived_key(config, key)
+        t = time.perf_counter()
+        data = self.origin.get(derived.original_key, max_bytes=config.limits.max_source_bytes)
+        timings["get_ms"] = runtime.elapsed_ms(t)
+        result = pipeline.transform(data, config.variant(derived.variant), derived.format,
+                                    backend=self.backend, limits=config.limits)
+        timings["transform"] = result.timings
+        t = time.perf_counter()
+        record["stored"] = self.origin.put_if_absent(key, result.data, result.media_type, IMMUTABLE)
+        timings["put_ms"] = runtime.elapsed_ms(t)
+        record.update(bytes=len(result.data), width=result.width, height=result.height)
+        if 4 * math.ceil(len(result.data) / 3) < MAX_ORIGIN_GENERATED_BYTES:
+            answer = generated_response(200, result.data, {
+                "Content-Type": result.media_type, "Cache-Control": IMMUTABLE, "Vary": "Accept",
+            })
+            if response_size(answer) <= MAX_ORIGIN_GENERATED_BYTES:
+                record["outcome"] = "generated"
+                return answer
+        # Too big to generate: the object is stored now, so send the viewer back through the cache to fetch it.
+        record["outcome"] = "redirect"
+        location = public_path(config, derived)
+        return generated_response(302, b"", {"Location": location, "Cache-Control": "no-store"})
 
 
-def _serve_original_safely(response, record: dict) -> None:
+def lambda_handler() -> runtime.Handler:
+    """The zip's handler, built at init (Lambda's init phase, not the first request, pays for the config, the S3
+    client and loading the image library): the baked config, its bucket, threads for the function's vCPUs."""
+
+    def build() -> OriginResponse:
+        config = load_config()
+        memory_mb = runtime.lambda_memory_mb()
+        return OriginResponse(config, S3Origin(config.bucket, config.region, config.derived_prefix),
+                              image_threads=runtime.vcpu_share(memory_mb) if memory_mb else None)
+
+    return runtime.Deferred(build, "origin-response")
+
+
+def _serve_original_safely(response: CloudFrontResponse, record: dict) -> None:
     response.headers.set("X-Content-Type-Options", "nosniff")
     media_type = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media_type not in INLINE_TYPES:
         for name, value in ATTACHMENT.items():
             response.headers.set(name, value)
         record.update(outcome="attachment", originType=media_type)
-
-
-def _make_variant(config, key: str, timings: dict, record: dict) -> dict:
-    derived = parse_derived_key(config, key)
-    origin = current_origin(config)
-    t = time.perf_counter()
-    data = origin.get(derived.original_key, max_bytes=config.limits.max_source_bytes)
-    timings["get_ms"] = _ms(t)
-    result = pipeline.transform(data, config.variant(derived.variant), derived.format,
-                                backend=config.backend, limits=config.limits)
-    timings["transform"] = result.timings
-    t = time.perf_counter()
-    record["stored"] = origin.put_if_absent(key, result.data, result.media_type, IMMUTABLE)
-    timings["put_ms"] = _ms(t)
-    record.update(bytes=len(result.data), width=result.width, height=result.height)
-    if 4 * math.ceil(len(result.data) / 3) < MAX_ORIGIN_GENERATED_BYTES:
-        answer = generated_response(200, result.data, {
-            "Content-Type": result.media_type, "Cache-Control": IMMUTABLE, "Vary": "Accept",
-        })
-        if response_size(answer) <= MAX_ORIGIN_GENERATED_BYTES:
-            record["outcome"] = "generated"
-            return answer
-    # Too big to generate: the object is stored now, so send the viewer back through the cache to fetch it.
-    record["outcome"] = "redirect"
-    location = public_path(config, derived)
-    return generated_response(302, b"", {"Location": location, "Cache-Control": "no-store"})
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 2)

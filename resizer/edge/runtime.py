@@ -1,32 +1,16 @@
-"""What both handlers share per container: the packaged config (read once), the CPU share the image library may
-use, and the JSON request log line."""
+"""What both handlers share per container: the CPU share the image library may use, the JSON request log line,
+and `Deferred`, which keeps a failed init from failing the Lambda."""
 
-import functools
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
-from ..config import Config, load_config
+from .events import CloudFrontEvent, text_response
 
-_installed: list[Config] = []
-
-
-@functools.cache
-def _load_packaged() -> Config:
-    return load_config()
-
-
-def packaged_config() -> Config:
-    """The config baked into the zip (`resizer/variants.toml`, bucket filled in by `resizer build`).
-
-    `resizer serve` installs the config it was given instead (`install_config`): Lambda@Edge never does.
-    """
-    return _installed[-1] if _installed else _load_packaged()
-
-
-def install_config(config: Config) -> None:
-    _installed[:] = [config]
-
+Handler = Callable[[dict, Any], dict]  # (event, context) -> what the function returns to CloudFront
 
 MB_PER_VCPU = 1769  # AWS: "at 1,769 MB, a function has the equivalent of one vCPU (one vCPU-second of credits/s)"
 
@@ -42,7 +26,7 @@ def vcpu_share(memory_mb: int | None) -> int:
     return max(1, min(shown, round(memory_mb / MB_PER_VCPU)))
 
 
-def lambda_memory_mb(context=None) -> int | None:
+def lambda_memory_mb(context: Any = None) -> int | None:
     """The function's memory setting: from the invocation context, else the runtime's reserved variable (set by
     Lambda itself, so present at Lambda@Edge too, where users cannot set variables). None outside Lambda."""
     memory = getattr(context, "memory_limit_in_mb", None) or os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
@@ -53,3 +37,36 @@ def log(record: dict) -> None:
     """One JSON line per request on stdout: CloudWatch keeps it in the edge region's log group."""
     sys.stdout.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
     sys.stdout.flush()
+
+
+class Deferred:
+    """A handler built by `build()` at init, or, when that fails (a bad baked config, no bucket), again at each
+    request until it succeeds; meanwhile every request gets a logged 500. An exception at init would instead make
+    CloudFront answer its own 502 page for the container's whole life."""
+
+    def __init__(self, build: Callable[[], Handler], event_name: str):
+        self._build, self._event_name = build, event_name
+        self._handler: Handler | None = None
+        self._error: Exception | None = None
+        self._try_build()
+
+    def _try_build(self) -> None:
+        try:
+            self._handler, self._error = self._build(), None
+        except Exception as exc:  # noqa: BLE001 - see the class docstring
+            self._error = exc
+
+    def __call__(self, event: dict, context: Any = None) -> dict:
+        if self._handler is None:
+            self._try_build()
+        if self._handler is not None:
+            return self._handler(event, context)
+        cf = CloudFrontEvent(event)
+        log({"requestId": cf.request_id, "event": self._event_name, "uri": cf.request.uri, "outcome": "error",
+             "status": 500, "error": type(self._error).__name__, "detail": str(self._error)[:300]})
+        return text_response(500, "Internal error")
+
+
+def elapsed_ms(since: float) -> float:
+    """Milliseconds since a `time.perf_counter()` reading, rounded for a log line or a Server-Timing entry."""
+    return round((time.perf_counter() - since) * 1000, 2)
