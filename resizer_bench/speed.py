@@ -11,7 +11,8 @@ Every measurement runs in a fresh process, so one cannot warm or pollute another
 - peak RSS: one process per measurement; VmHWM after imports and after the transform.
 
 The decode/resize/encode split comes from Result.timings. libvips is lazy: for one variant its decoding runs in
-the "render" step, so it lands in resize_ms; encode_ms is the encoder alone on both backends.
+the "render" step, so it lands in resize_ms (in decode_ms only for a rotated original, which auto_orient decodes
+to memory); encode_ms is the encoder alone on both backends.
 """
 
 import math
@@ -335,7 +336,7 @@ def plot_split(table):
     fig, ax = plt.subplots(figsize=(7, 3.4))
     split.plot.barh(stacked=True, ax=ax)
     ax.set_xlabel("ms (median over variants)")
-    ax.set_title("Where the time goes (libvips is lazy: its decode and resize run inside encode)")
+    ax.set_title("Where the time goes (libvips is lazy: its decode runs in render, under resize)")
     fig.tight_layout()
     return fig
 

@@ -57,9 +57,8 @@ def test_s3_refused_connection_is_an_origin_failure(s3_env, monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setattr(origins, "CONNECT_TIMEOUT_S", 0.5)
-    with pytest.raises(OriginFailure) as caught:
+    with pytest.raises(OriginFailure, match=r"^S3 get a\.png: "):  # the log's detail names the call and key
         S3Origin("b", "us-east-1", endpoint_url=f"http://127.0.0.1:{port}").get("a.png")
-    assert caught.value.status == 502
 
 
 def test_s3_silent_server_is_an_origin_timeout(s3_env, monkeypatch):
@@ -82,9 +81,8 @@ def test_s3_silent_server_is_an_origin_timeout(s3_env, monkeypatch):
     monkeypatch.setattr(origins, "READ_TIMEOUT_S", 0.5)
     try:
         endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with pytest.raises(OriginTimeout) as caught:
+        with pytest.raises(OriginTimeout, match=r"^S3 get a\.png: timed out$"):  # the read timeout, not the budget
             S3Origin("b", "us-east-1", endpoint_url=endpoint).get("a.png")
-        assert caught.value.status == 504
         assert len(accepted) == origins.ATTEMPTS
     finally:
         stop.set()

@@ -1,35 +1,30 @@
-"""benchmarks/peers.py end to end on one photo with the installed peers (sharp, thumbor) left out.
+"""`python -m benchmarks.peers` end to end on one photo with the installed peers (sharp, thumbor) left out.
 
 Not a timing test: it checks that every resizer path and plain Pillow made every variant at the size
 sizing.fit_inside gives, that each output got a SSIMULACRA2 score, and that the files and tables were written.
 """
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 from PIL import Image
 
+from benchmarks.peers import cli
 from resizer.config import load_config
 from resizer.sizing import fit_inside
 
-PEERS = Path(__file__).resolve().parents[1] / "benchmarks" / "peers.py"
 ENGINES = {"resizer-vips", "resizer-pillow", "batch-vips", "batch-pillow", "serve", "pillow-naive"}
 
 
-def test_peers_script_runs_pure_python_engines(tmp_path, sample_photos, capsys):
-    spec = importlib.util.spec_from_file_location("peers", PEERS)
-    peers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peers)
+def test_peers_benchmark_runs_pure_python_engines(tmp_path, sample_photos, capsys):
     photo = next(p for p in sample_photos if p.name == "rocket.jpg")
     images = tmp_path / "images"
     images.mkdir()
     (images / photo.name).write_bytes(photo.read_bytes())
     out = tmp_path / "out"
 
-    summary = peers.main(["--images", str(images), "--limit", "1", "--formats", "jpeg",
-                          "--only", "resizer,naive", "--quality-sample", "1", "--out", str(out), "--quiet"])
+    summary = cli.main(["--images", str(images), "--limit", "1", "--formats", "jpeg",
+                       "--only", "resizer,naive", "--quality-sample", "1", "--out", str(out), "--quiet"])
 
     variants = load_config().variants
     with Image.open(photo) as im:

@@ -140,7 +140,9 @@ class VipsBackend(Backend):
 def is_srgb_profile(icc: bytes) -> bool:
     """Does converting through this RGB profile leave SRGB_PROBE within one level? (see base.SRGB_PROBE)
 
-    A profile libvips cannot use passes too: icc_transform would ignore it anyway.
+    A profile libvips cannot read (garbage bytes, say) passes: icc_transform ignores it, so the probe comes back
+    unchanged, as the image would. Only a transform that raises pyvips.Error counts as not sRGB (False): to_srgb
+    then converts the image through the profile itself.
     """
     probe = pyvips.Image.new_from_memory(SRGB_PROBE, len(SRGB_PROBE) // 3, 1, 3, "uchar").copy(
         interpretation="srgb")

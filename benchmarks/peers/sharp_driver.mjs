@@ -1,6 +1,6 @@
-// sharp driver for benchmarks/peers.py: the Node + sharp original's work, one variant per job, timed in Node.
+// sharp driver for benchmarks/peers: the Node + sharp original's work, one variant per job, timed in Node.
 //
-//   node peers_sharp.mjs SHARP_DIR [CONCURRENCY] < jobs.jsonl
+//   node sharp_driver.mjs SHARP_DIR [CONCURRENCY] < jobs.jsonl
 //
 // SHARP_DIR is the folder `npm install sharp` ran in. First line out: versions. Then one JSON line in, one out:
 //   in:  {"input": PATH, "size": N, "format": "jpeg"|"webp"|"avif", "output": PATH,
