@@ -10,7 +10,7 @@ outputs too small for its 6 scales), and the analysis tables and figures of note
 
 import io
 import platform
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -53,8 +53,8 @@ def with_quality(variant, fmt: str, quality: int | None):
     if quality is None:
         return variant
     encoders = dict(variant.encoders)
-    encoders[fmt] = replace(encoders[fmt], quality=quality)
-    return replace(variant, encoders=MappingProxyType(encoders))
+    encoders[fmt] = encoders[fmt]._replace(quality=quality)
+    return variant._replace(encoders=MappingProxyType(encoders))
 
 
 def baseline_format(data: bytes) -> str:

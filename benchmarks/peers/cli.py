@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
         "images": str(args.images), "originals": len(images), "avif_originals": len(avif_images),
         "quality_sample": sorted(sample), "formats": formats,
         "variants": {v.name: v.size for v in config.variants.values()},
-        "encoders": {fmt: asdict(first.encoder(fmt)) for fmt in formats},
+        "encoders": {fmt: first.encoder(fmt)._asdict() for fmt in formats},
         "versions": measured.versions, "python": sys.version.split()[0],
         "cpus": os.cpu_count(), "load_start": [round(x, 2) for x in load_start],
         "load_end": [round(x, 2) for x in os.getloadavg()],
