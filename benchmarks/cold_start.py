@@ -64,8 +64,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from resizer.build import build, find_interpreter
-    from resizer.config import load_config
+    from resizer.build import baked_config, build, find_interpreter
     from resizer.keys import derived_key
     from resizer_bench.coldstart import _offenders, summarize
 
@@ -127,7 +126,7 @@ def main(argv=None) -> int:
                     zf.extractall(folder)
                 if not _has_bucket(s3, info["bucket"]):
                     s3.create_bucket(Bucket=info["bucket"])
-                config = load_config(folder / "resizer" / "variants.toml")
+                config = baked_config(folder)
                 targets.append((f"{dist} (python{info['python']})", info, python, folder, config))
 
             rows = []

@@ -4,20 +4,23 @@ Every problem is a `ConfigError` naming the file, the field and what is wrong wi
 """
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .errors import ConfigError
-from .formats import OUTPUT_FORMATS
+from .formats import OUTPUT_FORMATS, formats_written_for
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("variants.toml")
 BACKENDS = ("vips", "pillow")  # the one list of image backends (resizer/backends/<name>.py)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 PREFIX = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,62}$")
 EFFORT_RANGE = {"jpeg": (0, 0), "png": (0, 9), "webp": (0, 6), "avif": (0, 9)}
+# Part of every settings id: bump it when the pixels a setting produces change (resize kernel, shrink-on-load
+# rule, colour handling, ...), so stored variants made the old way get new keys instead of mixing with new ones.
+TRANSFORM_VERSION = 1
+SETTINGS_ID_CHARS = 10  # hex digits of sha256: 40 bits, plenty for the few settings a library ever sees
 
 
 # Plain NamedTuples, not dataclasses: `dataclasses` imports `inspect` and `ast`, which every cold start of the
@@ -57,6 +60,8 @@ class Config(NamedTuple):
     variants: Mapping[str, Variant]  # name -> Variant, in file order
     source: str = "<defaults>"  # where the text came from, for error messages and build.json
     text: str = ""
+    # (variant, format) -> the settings id in its derived keys (`settings_ids`; baked into the zips as a table)
+    ids: Mapping[tuple[str, str], str] = MappingProxyType({})
 
     def variant(self, name: str) -> Variant:
         return self.variants[name]
@@ -69,7 +74,39 @@ class Config(NamedTuple):
         return hashlib.sha256(self.text.encode()).hexdigest()
 
     def with_bucket(self, bucket: str) -> "Config":
-        return self._replace(bucket=bucket)
+        return self.replace(bucket=bucket)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with `changes` and the settings ids recomputed for them (NamedTuple's `_replace` would keep ids
+        that no longer name these settings)."""
+        changed = self._replace(**changes)
+        return changed._replace(ids=MappingProxyType(settings_ids(changed)))
+
+    def settings_id(self, variant: str, fmt: str) -> str:
+        return self.ids[variant, fmt]
+
+
+def canonical_settings(config: Config, variant: str, fmt: str) -> dict:
+    """Exactly what shapes the bytes stored for (variant, format): the box, the encoder settings of every format
+    the request can be written in, the backend and the transform version. Not the config text (bucket, comments,
+    order) and no unset values, so a new optional setting leaves existing ids alone."""
+    v = config.variants[variant]
+    return {"transform": TRANSFORM_VERSION, "backend": config.backend, "size": v.size,
+            "encoders": {f: {k: value for k, value in v.encoder(f)._asdict().items() if value is not None}
+                         for f in formats_written_for(fmt)}}
+
+
+def settings_ids(config: Config) -> dict[tuple[str, str], str]:
+    """The settings id of every (variant, output format): a short hash of its canonical settings."""
+    import hashlib  # here: the zips read these from the baked table and never hash
+    import json
+
+    ids = {}
+    for variant in config.variants:
+        for fmt in OUTPUT_FORMATS:
+            text = json.dumps(canonical_settings(config, variant, fmt), sort_keys=True, separators=(",", ":"))
+            ids[variant, fmt] = hashlib.sha256(text.encode()).hexdigest()[:SETTINGS_ID_CHARS]
+    return ids
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -83,11 +120,33 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def parse_config(text: str, source: str = "<string>") -> Config:
+    import tomllib  # here: the zips load the baked table (load_baked), and tomllib costs their cold start
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
-    return _Parser(source).config(raw, text)
+    config = _Parser(source).config(raw, text)
+    return config._replace(ids=MappingProxyType(settings_ids(config)))
+
+
+def baked_module(config: Config) -> str:
+    """Python source of `resizer/baked.py`, which `resizer build` writes into both zips: the parsed config and
+    its settings ids as literals, so a cold start imports neither tomllib nor hashlib (load_baked)."""
+    import tomllib
+
+    return (f'"""The variants config baked by `resizer build` (generated; edit the TOML, not this)."""\n\n'
+            f"SOURCE = {config.source!r}\nRAW = {tomllib.loads(config.text)!r}\nIDS = {dict(config.ids)!r}\n")
+
+
+def load_baked(baked: Any = None) -> Config:
+    """The config `resizer build` baked into this zip (`resizer/baked.py`, or the module given), validated as a
+    TOML file would be."""
+    if baked is None:
+        from . import baked  # type: ignore[attr-defined, no-redef]  # exists only inside a built zip
+
+    config = _Parser(baked.SOURCE).config(baked.RAW, "")
+    return config._replace(ids=MappingProxyType(baked.IDS))
 
 
 class _Parser:

@@ -47,6 +47,13 @@ class OriginTimeout(ResizerError):
     reason = "Origin storage timeout"
 
 
+class SettingsSkew(ResizerError):
+    """A derived key of a variant this function's config does not have: a deploy is on its way to this edge."""
+
+    status = 503
+    reason = "Variant settings are being deployed; retry shortly"
+
+
 class ConfigError(ValueError):
     """An invalid variants config: the message names the file, the field and the problem."""
 

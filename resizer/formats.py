@@ -26,6 +26,17 @@ FORMATS = {
     )
 }
 OUTPUT_FORMATS = tuple(name for name, f in FORMATS.items() if f.output)
+# AVIF needs at least this many pixels on a side; a smaller output is written as PNG when it has alpha, else as
+# JPEG (as imgproxy does). So an AVIF request can yield any of these formats' bytes.
+AVIF_MIN_SIDE = 16
+AVIF_SMALL_FALLBACK = ("png", "jpeg")  # (with alpha, without)
+
+
+def formats_written_for(fmt: str) -> tuple[str, ...]:
+    """Every format whose encoder settings can shape the bytes of a request for `fmt`."""
+    return (fmt, *AVIF_SMALL_FALLBACK) if fmt == "avif" else (fmt,)
+
+
 # Formats we recognise only to refuse them by name (415), never decode.
 REFUSED = ("svg", "heic", "bmp", "ico", "pdf", "jxl")
 

@@ -1,8 +1,12 @@
 """The public-URL <-> S3-key contract. Pure Python: the viewer-request function ships it without any image library.
 
     /images/test-sm.png  ->  original key `images/test.png`, variant `sm`
-    derived key          =   `<derived_prefix>/<variant>/<format>/<original key>`
-                             e.g. `_variants/sm/webp/images/test.png`
+    derived key          =   `<derived_prefix>/<variant>/<format>/<settings id>/<original key>`
+                             e.g. `_variants/sm/webp/3f9a2c1b7e/images/test.png`
+
+The settings id (config.settings_ids) names exactly what made the bytes: change a setting and the variant gets a
+new key, so a tuned config reaches images already stored, while CloudFront and browsers keep their copies of the
+old bytes under the old key. Public URLs never carry it.
 
 A public path splits at its last `-` only when the suffix is a configured variant name (case-sensitive); otherwise it
 names an original. So an original whose own name ends in a variant suffix (`x-sm.png`) is shadowed by the `sm`
@@ -10,8 +14,7 @@ variant of `x.png` and cannot be requested as-is: rename such files (README, "UR
 before the extension, which is what follows the file name's last dot unless that dot leads the name
 (`os.path.splitext`: `.profile` has none, so its `sm` variant is `.profile-sm`).
 Derived keys all start with the derived prefix, which no public path may start with, so a derived key never equals
-an original key; `<prefix>/<variant>/` lists one variant of every image, and a variant's objects for one image are
-the keys `<prefix>/<variant>/<format>/<original key>` for each format.
+an original key; `<prefix>/<variant>/<format>/<id>/` lists one (variant, format, settings) of every image.
 """
 
 import posixpath
@@ -19,6 +22,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
+from .config import SETTINGS_ID_CHARS, VARIANT_NAME
 from .errors import MalformedKey
 from .formats import OUTPUT_FORMATS
 
@@ -36,6 +40,7 @@ class PublicRequest(NamedTuple):
 class DerivedKey(NamedTuple):
     variant: str
     format: str
+    settings_id: str
     original_key: str
 
 
@@ -77,8 +82,9 @@ def validate_key(key: str, config) -> None:
 
 
 def longest_derived_prefix(config) -> int:
-    """Bytes the longest `<prefix>/<variant>/<format>/` adds to an original key."""
-    return len(config.derived_prefix) + max(map(len, config.variants)) + max(map(len, OUTPUT_FORMATS)) + 3
+    """Bytes the longest `<prefix>/<variant>/<format>/<id>/` adds to an original key."""
+    return (len(config.derived_prefix) + max(map(len, config.variants)) + max(map(len, OUTPUT_FORMATS))
+            + SETTINGS_ID_CHARS + 4)
 
 
 def parse_public_path(path: str, config) -> PublicRequest:
@@ -103,30 +109,48 @@ def parse_public_path(path: str, config) -> PublicRequest:
 
 
 def derived_key(config, variant: str, fmt: str, original_key: str) -> str:
-    return f"{config.derived_prefix}/{variant}/{fmt}/{original_key}"
+    """The one builder of derived keys: where `variant` of `original_key` in `fmt` is stored under `config`."""
+    return f"{config.derived_prefix}/{variant}/{fmt}/{config.settings_id(variant, fmt)}/{original_key}"
+
+
+_SETTINGS_ID = re.compile(rf"^[0-9a-f]{{{SETTINGS_ID_CHARS}}}$")
+
+
+def split_derived_key(derived_prefix: str, key: str) -> DerivedKey | None:
+    """The parts of anything shaped like a derived key under `derived_prefix`, whichever config made it (stale
+    clean-up reads keys of variants since removed); None for a key of another shape."""
+    parts = key.split("/", 4)
+    if len(parts) != 5 or parts[0] != derived_prefix:
+        return None
+    _, variant, fmt, settings_id, original = parts
+    if not VARIANT_NAME.match(variant) or fmt not in OUTPUT_FORMATS or not _SETTINGS_ID.match(settings_id):
+        return None
+    try:
+        check_plain_key(original)
+    except MalformedKey:
+        return None
+    if original.split("/", 1)[0] == derived_prefix:
+        return None  # a derived key of a derived key
+    return DerivedKey(variant, fmt, settings_id, original)
 
 
 def parse_derived_key(config, key: str) -> DerivedKey:
-    """Exact inverse of `derived_key`; MalformedKey for anything that is not one."""
-    parts = key.split("/", 3)
-    if len(parts) != 4 or parts[0] != config.derived_prefix:
+    """Exact inverse of `derived_key` for a variant of `config` (any settings id: the caller compares it with
+    its own); MalformedKey for anything that is not one."""
+    derived = split_derived_key(config.derived_prefix, key)
+    if derived is None:
         raise MalformedKey("not a derived key")
-    _, variant, fmt, original = parts
-    if variant not in config.variants:
-        raise MalformedKey(f"unknown variant {variant!r}")
-    if fmt not in OUTPUT_FORMATS:
-        raise MalformedKey(f"unknown format {fmt!r}")
-    validate_key(original, config)
-    if original.split("/", 1)[0] == config.derived_prefix:
-        raise MalformedKey("derived key of a derived key")
-    return DerivedKey(variant, fmt, original)
+    if derived.variant not in config.variants:
+        raise MalformedKey(f"unknown variant {derived.variant!r}")
+    validate_key(key, config)
+    return derived
 
 
 def is_derived_key(config, key: str) -> bool:
     return key.startswith(config.derived_prefix + "/")
 
 
-def public_path(config, derived: DerivedKey) -> str:
-    """The public URL path (percent-encoded) a viewer uses for a derived object: the inverse of the parse."""
-    root, extension = posixpath.splitext(derived.original_key)
-    return "/" + quote(f"{root}-{derived.variant}{extension}", safe="/-._~")
+def public_path(variant: str, original_key: str) -> str:
+    """The public URL path (percent-encoded) a viewer uses for a variant: the inverse of `parse_public_path`."""
+    root, extension = posixpath.splitext(original_key)
+    return "/" + quote(f"{root}-{variant}{extension}", safe="/-._~")

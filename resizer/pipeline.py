@@ -32,13 +32,12 @@ from typing import Any, NamedTuple
 from .backends import Backend, SourceInfo, get_backend
 from .config import Limits, Variant
 from .errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
-from .formats import FORMATS, OUTPUT_FORMATS
+from .formats import AVIF_MIN_SIDE, AVIF_SMALL_FALLBACK, FORMATS, OUTPUT_FORMATS
 from .formats import sniff as sniff_format
 from .sizing import fit_inside
 
 __all__ = ["Result", "SourceInfo", "inspect", "render_variants", "transform"]
 
-AVIF_MIN_SIDE = 16
 DEFAULT_LIMITS = Limits()
 
 
@@ -133,7 +132,8 @@ def resize(out: Output) -> None:
 
 def choose_format(out: Output) -> None:
     if out.format == "avif" and min(out.width, out.height) < AVIF_MIN_SIDE:
-        out.format = "png" if out.source.backend.has_alpha(out.image) else "jpeg"
+        with_alpha, without_alpha = AVIF_SMALL_FALLBACK
+        out.format = with_alpha if out.source.backend.has_alpha(out.image) else without_alpha
 
 
 def flatten(out: Output) -> None:

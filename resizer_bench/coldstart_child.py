@@ -28,11 +28,11 @@ def main(folder: str, function: str, image: str, variant: str, fmt: str) -> dict
     t = time.perf_counter()
     entry = __import__(function.replace("-", "_"))
     phases["import"] = _ms(t)
-    from resizer.config import load_config
+    from resizer.config import load_baked
     from resizer.edge.events import lambda_event, request_record, response_record
     from resizer.keys import derived_key, public_path
 
-    config = load_config()
+    config = load_baked()
     name = Path(image).name
     tmp = Path(tempfile.mkdtemp(prefix="coldstart-"))
     try:
@@ -46,10 +46,8 @@ def main(folder: str, function: str, image: str, variant: str, fmt: str) -> dict
             event = lambda_event("origin-response", request_record("/" + derived_key(config, variant, fmt, name)),
                                  response_record(404))
         else:
-            from resizer.keys import DerivedKey
-
             handler = entry.handler
-            uri = public_path(config, DerivedKey(variant, fmt, name))
+            uri = public_path(variant, name)
             event = lambda_event("viewer-request", request_record(uri, {"Accept": f"image/{fmt},*/*;q=0.8"}))
         for phase in ("first request", "second request"):
             t = time.perf_counter()

@@ -6,6 +6,8 @@ import pytest
 from conftest import decode
 
 from resizer.cli import main
+from resizer.config import load_config
+from resizer.keys import derived_key
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ def test_info_reads_the_header(sample_photos, capsys):
 
 def test_key_shows_the_derived_key_or_refuses(capsys):
     assert main(["key", "/images/test-sm.png", "--accept", "image/avif"]) == 0
-    assert "_variants/sm/avif/images/test.png" in capsys.readouterr().out
+    assert derived_key(load_config(), "sm", "avif", "images/test.png") in capsys.readouterr().out
     assert main(["key", "/images/../x-sm.png"]) == 2
     assert "400" in capsys.readouterr().err
 

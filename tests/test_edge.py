@@ -5,6 +5,7 @@ import copy
 import io
 import json
 import os
+from urllib.parse import quote
 
 import cf_events
 import numpy as np
@@ -14,13 +15,19 @@ from conftest import modules_imported_by
 from PIL import Image
 from skimage import data as skdata
 
-from resizer import config as config_module
 from resizer.config import load_config
 from resizer.edge import events, origin, runtime, viewer
 from resizer.edge.events import MAX_ORIGIN_GENERATED_BYTES, CloudFrontEvent, Headers, check_settable
 from resizer.edge.origin import IMMUTABLE
+from resizer.edge.viewer import URI_SAFE
+from resizer.keys import derived_key
 
 CONFIG = load_config()
+
+
+def derived_uri(variant: str, fmt: str, original: str) -> str:
+    """The URI the viewer-request function leaves for a variant: its derived key, percent-encoded."""
+    return "/" + quote(derived_key(CONFIG, variant, fmt, original), safe=URI_SAFE)
 
 
 def encode(array, fmt: str, **params) -> bytes:
@@ -37,11 +44,11 @@ NOISE_PNG = encode(np.random.default_rng(7).integers(0, 256, (1300, 1300, 3), dt
 # --- viewer-request --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("uri", "accept", "rewritten"), [
-    ("/images/test-sm.png", cf_events.CHROME_ACCEPT, "/_variants/sm/avif/images/test.png"),
-    ("/images/test-md.jpg", "image/webp,image/*;q=0.8", "/_variants/md/webp/images/test.jpg"),
-    ("/images/test-lg.jpg", "image/*,*/*;q=0.8", "/_variants/lg/jpeg/images/test.jpg"),
-    ("/images/test-xl.png", None, "/_variants/xl/png/images/test.png"),
-    ("/images/caf%C3%A9%20au%20lait-sm.jpg", None, "/_variants/sm/jpeg/images/caf%C3%A9%20au%20lait.jpg"),
+    ("/images/test-sm.png", cf_events.CHROME_ACCEPT, derived_uri("sm", "avif", "images/test.png")),
+    ("/images/test-md.jpg", "image/webp,image/*;q=0.8", derived_uri("md", "webp", "images/test.jpg")),
+    ("/images/test-lg.jpg", "image/*,*/*;q=0.8", derived_uri("lg", "jpeg", "images/test.jpg")),
+    ("/images/test-xl.png", None, derived_uri("xl", "png", "images/test.png")),
+    ("/images/caf%C3%A9%20au%20lait-sm.jpg", None, derived_uri("sm", "jpeg", "images/café au lait.jpg")),
 ])
 def test_viewer_rewrites_variant_urls(viewer_request, uri, accept, rewritten, capsys):
     event = cf_events.viewer_request(uri, accept)
@@ -95,7 +102,7 @@ def test_origin_passes_a_missing_original_through(origin_response, baked_config)
 
 
 def test_origin_adds_vary_to_a_stored_variant(origin_response, baked_config, capsys):
-    event = cf_events.origin_response("/_variants/sm/webp/images/test.png", 200, baked_config.bucket)
+    event = cf_events.origin_response(derived_uri("sm", "webp", "images/test.png"), 200, baked_config.bucket)
     result = origin_response(event, None)
     assert Headers(result["headers"]).get("vary") == "Accept"
     assert "body" not in result and result["status"] == "200"
@@ -103,7 +110,7 @@ def test_origin_adds_vary_to_a_stored_variant(origin_response, baked_config, cap
 
 
 def test_origin_passes_an_s3_500_through(origin_response, baked_config):
-    event = cf_events.origin_response("/_variants/sm/webp/images/test.png", 500, baked_config.bucket)
+    event = cf_events.origin_response(derived_uri("sm", "webp", "images/test.png"), 500, baked_config.bucket)
     assert origin_response(event, None) == cf_events.response_of(event)
 
 
@@ -118,7 +125,7 @@ def generated_image(result: dict) -> tuple[bytes, Image.Image]:
 @pytest.mark.parametrize("miss_status", [404, 403])
 def test_miss_generates_stores_and_then_hits(origin_response, baked_config, s3_client, miss_status, capsys):
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/astronaut.jpg", Body=ASTRONAUT_JPEG)
-    key = "_variants/md/webp/images/astronaut.jpg"
+    key = derived_key(CONFIG, "md", "webp", "images/astronaut.jpg")
 
     result = origin_response(cf_events.origin_response("/" + key, miss_status, baked_config.bucket), None)
     assert result["status"] == "200"
@@ -171,15 +178,14 @@ def test_lambda_handler_sizes_libvips_threads_from_the_functions_memory(s3_env, 
 
     baked = tmp_path / "variants.toml"
     baked.write_text("bucket = 'originals'\n[variants.sm]\nsize = 100\n")
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", baked)
     before = pyvips.concurrency_get()
     try:
         pyvips.concurrency_set(2)
         monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1536")  # 0.87 vCPU of credits
-        origin.lambda_handler()
+        origin.lambda_handler(lambda: load_config(baked))
         assert pyvips.concurrency_get() == 1
         monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538")  # two vCPUs
-        origin.lambda_handler()
+        origin.lambda_handler(lambda: load_config(baked))
         assert pyvips.concurrency_get() == min(2, os.cpu_count())
     finally:
         pyvips.concurrency_set(before)
@@ -191,12 +197,13 @@ def test_miss_with_a_percent_encoded_key(viewer_request, origin_response, baked_
     result = origin_response(cf_events.origin_response(viewer["uri"], 404, baked_config.bucket), None)
     _, image = generated_image(result)
     assert (image.format, image.size) == ("PNG", (100, 67))
-    assert s3_client.head_object(Bucket=baked_config.bucket, Key="_variants/sm/png/images/café au lait.png")
+    stored = derived_key(CONFIG, "sm", "png", "images/café au lait.png")
+    assert s3_client.head_object(Bucket=baked_config.bucket, Key=stored)
 
 
 def test_concurrent_creator_wins_and_the_miss_still_answers(origin_response, baked_config, s3_client, capsys):
     """412 on the create-only PUT means another request stored it first: keep theirs, answer with ours."""
-    key = "_variants/sm/webp/images/coffee.png"
+    key = derived_key(CONFIG, "sm", "webp", "images/coffee.png")
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/coffee.png", Body=COFFEE_PNG)
     s3_client.put_object(Bucket=baked_config.bucket, Key=key, Body=b"theirs", ContentType="image/webp")
     result = origin_response(cf_events.origin_response("/" + key, 404, baked_config.bucket), None)
@@ -208,7 +215,7 @@ def test_concurrent_creator_wins_and_the_miss_still_answers(origin_response, bak
 
 def test_output_over_one_megabyte_is_stored_and_redirected(origin_response, baked_config, s3_client, capsys):
     s3_client.put_object(Bucket=baked_config.bucket, Key="images/noise.png", Body=NOISE_PNG)
-    key = "_variants/xl/png/images/noise.png"
+    key = derived_key(CONFIG, "xl", "png", "images/noise.png")
     result = origin_response(cf_events.origin_response("/" + key, 404, baked_config.bucket), None)
     assert result["status"] == "302"
     headers = Headers(result["headers"])
@@ -231,7 +238,7 @@ def test_output_over_one_megabyte_is_stored_and_redirected(origin_response, bake
 def test_miss_failures_answer_their_status_briefly(origin_response, baked_config, s3_client, original, status, capsys):
     if original is not None:
         s3_client.put_object(Bucket=baked_config.bucket, Key="images/bad.jpg", Body=original)
-    event = cf_events.origin_response("/_variants/sm/webp/images/bad.jpg", 404, baked_config.bucket)
+    event = cf_events.origin_response(derived_uri("sm", "webp", "images/bad.jpg"), 404, baked_config.bucket)
     result = origin_response(event, None)
     assert result["status"] == str(status)
     assert Headers(result["headers"]).get("cache-control") == "max-age=60"
@@ -246,7 +253,7 @@ def test_miss_failures_answer_their_status_briefly(origin_response, baked_config
 def test_unreachable_s3_is_a_502(baked_config, edge_handlers, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # discard port: connection refused
     origin_response = edge_handlers(baked_config)[1]
-    event = cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404, baked_config.bucket)
+    event = cf_events.origin_response(derived_uri("sm", "webp", "images/a.jpg"), 404, baked_config.bucket)
     result = origin_response(event, None)
     assert result["status"] == "502"
     assert Headers(result["headers"]).get("cache-control") == "max-age=60"
@@ -259,10 +266,9 @@ def test_a_failed_init_is_answered_per_request_not_raised(function, tmp_path, s3
     module = {"viewer-request": viewer, "origin-response": origin}[function]
     broken = tmp_path / "variants.toml"
     broken.write_text("backend = 'gimp'\n[variants.sm]\nsize = 100\n")
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", broken)
-    handler = module.lambda_handler()
+    handler = module.lambda_handler(lambda: load_config(broken))
     event = (cf_events.viewer_request("/images/a-sm.jpg") if function == "viewer-request" else
-             cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404))
+             cf_events.origin_response(derived_uri("sm", "webp", "images/a.jpg"), 404))
     for _ in range(2):
         result = handler(copy.deepcopy(event), None)
         assert (result["status"], result["body"]) == ("500", "Internal error\n")
@@ -275,17 +281,25 @@ def test_a_failed_init_is_answered_per_request_not_raised(function, tmp_path, s3
 
 def test_a_zip_without_a_bucket_answers_500_without_internals(s3_env, capsys):
     """The packaged config has no bucket: building the S3 client fails at init, every request gets a 500."""
-    handler = origin.lambda_handler()
-    result = handler(cf_events.origin_response("/_variants/sm/webp/images/a.jpg", 404), None)
+    handler = origin.lambda_handler(load_config)
+    result = handler(cf_events.origin_response(derived_uri("sm", "webp", "images/a.jpg"), 404), None)
     assert (result["status"], result["body"]) == ("500", "Internal error\n")
     line = log_lines(capsys)[0]
     assert (line["outcome"], line["error"]) == ("error", "ValueError")
 
 
-def test_malformed_derived_key_is_a_400(origin_response, baked_config):
-    event = cf_events.origin_response("/_variants/huge/webp/images/a.jpg", 404, baked_config.bucket)
-    result = origin_response(event, None)
+@pytest.mark.parametrize("uri", ["/_variants/sm/webp/images/a.jpg",  # the layout before settings ids
+                                 "/_variants/sm/webp/XYZ0123456/images/a.jpg", "/_variants/sm/gif/0123456789/a.jpg"])
+def test_malformed_derived_key_is_a_400(origin_response, baked_config, uri):
+    result = origin_response(cf_events.origin_response(uri, 404, baked_config.bucket), None)
     assert result["status"] == "400"
+
+
+def test_a_variant_this_config_lacks_is_a_503_not_cached(origin_response, baked_config):
+    """A viewer-request of a newer config asks for a variant this one does not have yet: a deploy in progress."""
+    event = cf_events.origin_response("/_variants/huge/webp/0123456789/images/a.jpg", 404, baked_config.bucket)
+    result = origin_response(event, None)
+    assert (result["status"], Headers(result["headers"]).get("cache-control")) == ("503", "no-store")
 
 
 # --- events --------------------------------------------------------------------------------

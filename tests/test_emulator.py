@@ -8,6 +8,7 @@ import pytest
 from conftest import snapshot
 from PIL import Image
 
+from resizer.keys import derived_key
 from resizer.origins import LocalOrigin, S3Origin
 
 
@@ -54,7 +55,7 @@ def test_originals_unknown_suffixes_and_bad_paths(originals, tmp_path, serve, co
     status, headers, body = get("/images/../images/coffee-sm.png")
     assert status == 400 and body.startswith(b"Malformed") and "max-age=60" in headers["cache-control"]
     assert get("/images/%2e%2e/x-sm.png")[0] == 400
-    assert get("/_variants/sm/png/images/coffee.png")[0] == 400
+    assert get("/" + derived_key(config, "sm", "png", "images/coffee.png"))[0] == 400
     status, headers, body = get("/images/missing-md.jpg")
     assert status == 404 and b"Traceback" not in body
     assert not (tmp_path / "derived" / "md").exists()
@@ -88,7 +89,7 @@ def test_s3_origin(serve, config, s3_client, bucket, moto_endpoint, sample_photo
     get = serve(S3Origin(bucket, config.region, endpoint_url=moto_endpoint))
     status, headers, body = get("/images/a-lg.png", Accept="image/webp")
     assert status == 200 and headers["content-type"] == "image/webp"
-    stored = s3_client.get_object(Bucket=bucket, Key="_variants/lg/webp/images/a.png")
+    stored = s3_client.get_object(Bucket=bucket, Key=derived_key(config, "lg", "webp", "images/a.png"))
     assert stored["Body"].read() == body and stored["CacheControl"].endswith("immutable")
     assert get("/images/a-lg.png", Accept="image/webp")[1]["x-cache"].startswith("Hit")
     assert s3_client.get_object(Bucket=bucket, Key="images/a.png")["Body"].read() == original

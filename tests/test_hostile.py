@@ -23,9 +23,10 @@ from conftest import save, snapshot
 from PIL import Image
 
 from resizer import errors
-from resizer.config import BACKENDS, Limits
+from resizer.config import BACKENDS, Limits, load_config
 from resizer.edge.events import Headers
 from resizer.errors import ResizerError
+from resizer.keys import derived_key
 from resizer.origins import LocalOrigin
 from resizer.pipeline import transform
 from resizer.sizing import fit_inside
@@ -285,14 +286,14 @@ def s3_bucket(moto_endpoint):
 @pytest.mark.parametrize("name", CASES)
 def test_handlers(backend, name, originals, s3_bucket, edge_handlers, config, capsys, listener):
     s3, bucket = s3_bucket
-    config = config.with_bucket(bucket)._replace(backend=backend)
+    config = config.with_bucket(bucket).replace(backend=backend)
     viewer_request, origin_response = edge_handlers(config)
     filename, status = CASES[name][0], expected_status(name, backend)
     key, data = f"{backend}/hostile/{filename}", originals[name]
     s3.put_object(Bucket=bucket, Key=key, Body=data)
 
     request = viewer_request(cf_events.viewer_request("/" + backend + public(filename), ACCEPT), None)
-    derived = f"_variants/sm/webp/{key}"
+    derived = derived_key(config, "sm", "webp", key)
     assert request["uri"] == "/" + quote(derived)
     result = origin_response(cf_events.origin_response(request["uri"], 404, bucket, ACCEPT), None)
 
@@ -321,13 +322,14 @@ def test_handlers(backend, name, originals, s3_bucket, edge_handlers, config, ca
 def test_emulator(backend, name, originals, originals_dir, serve, config, tmp_path, listener):
     before = snapshot(originals_dir)
     derived_dir = tmp_path / "derived"
-    get = serve(LocalOrigin(originals_dir, derived_dir, config.derived_prefix), config._replace(backend=backend))
+    get = serve(LocalOrigin(originals_dir, derived_dir, config.derived_prefix), config.replace(backend=backend))
     filename, status = CASES[name][0], expected_status(name, backend)
     answer, headers, body = get(public(filename), Accept=ACCEPT)
     assert answer == status
     if status == 200:
         check_output(name, originals[name], body)
-        assert (derived_dir / "sm" / "webp" / "hostile" / filename).read_bytes() == body
+        stored = derived_key(config.replace(backend=backend), "sm", "webp", "hostile/" + filename)
+        assert (derived_dir / stored.split("/", 1)[1]).read_bytes() == body
     else:
         check_error_answer(status, headers, body)
         assert snapshot(tmp_path) == {}
@@ -351,7 +353,7 @@ PATHS = {  # public path (as sent on the wire) -> status
     "/hostile/50%-sm.png": 400,
     "/" + "a" * 2000 + "-sm.png": 400,
     "/hostile/" + "%C3%A9" * 600 + ".png": 400,  # 1200 bytes once decoded: over S3's 1024
-    "/_variants/sm/webp/hostile/one.png": 400,  # derived objects are not addressable
+    "/" + derived_key(load_config(), "sm", "webp", "hostile/one.png"): 400,  # derived objects are not addressable
     "/hostile/caf%C3%A9-%F0%9F%98%80-sm.png": 200,  # unicode is fine
     "/hostile/%E2%80%AEgnp.exe-sm.png": 404,  # a right-to-left override is text, not a control: just missing
     "/hostile/nothing-here-sm.png": 404,
@@ -380,15 +382,19 @@ def test_malformed_paths_stop_at_the_viewer_request(viewer_request, path, capsys
     assert line["outcome"] == "malformed" and line["detail"]
 
 
+SM_WEBP = f"/_variants/sm/webp/{load_config().settings_id('sm', 'webp')}"  # a real id: each fails for its own reason
+
+
 @pytest.mark.parametrize("uri", [
-    "/_variants/sm/webp/hostile/../secret.png",
-    "/_variants/sm/webp/hostile/%2e%2e/secret.png",
-    "/_variants/sm/webp//hostile/one.png",
-    "/_variants/sm/webp/hostile/one%00.png",
-    "/_variants/sm/webp/_variants/sm/webp/hostile/one.png",
-    "/_variants/sm/svg/hostile/one.png",
-    "/_variants/SM/webp/hostile/one.png",
-    "/_variants/sm/webp/" + "a" * 2000 + ".png",
+    SM_WEBP + "/hostile/../secret.png",
+    SM_WEBP + "/hostile/%2e%2e/secret.png",
+    SM_WEBP + "//hostile/one.png",
+    SM_WEBP + "/hostile/one%00.png",
+    SM_WEBP + SM_WEBP + "/hostile/one.png",
+    SM_WEBP.replace("webp", "svg") + "/hostile/one.png",
+    SM_WEBP.replace("sm", "s.m") + "/hostile/one.png",  # not a variant name (an unknown one is a 503: skew)
+    SM_WEBP + "/" + "a" * 2000 + ".png",
+    "/_variants/sm/webp/hostile/one.png",  # no settings id: the layout before ids
 ])
 def test_malformed_derived_keys_stop_at_the_origin_response(origin_response, uri, baked_config, s3_client, originals):
     s3_client.put_object(Bucket=baked_config.bucket, Key="hostile/one.png", Body=originals["1x1-png"])
@@ -402,11 +408,11 @@ def test_malformed_derived_keys_stop_at_the_origin_response(origin_response, uri
 
 def test_an_original_over_the_byte_limit_is_413_from_its_length(baked_config, s3_client, edge_handlers, originals):
     data = originals["cmyk-jpeg"]
-    config = baked_config._replace(limits=Limits(max_source_bytes=len(data) - 1))
+    config = baked_config.replace(limits=Limits(max_source_bytes=len(data) - 1))
     origin_response = edge_handlers(config)[1]
     s3_client.put_object(Bucket=config.bucket, Key="hostile/big.jpg", Body=data)
-    result = origin_response(cf_events.origin_response("/_variants/sm/webp/hostile/big.jpg", 404, config.bucket),
-                             None)
+    uri = "/" + derived_key(config, "sm", "webp", "hostile/big.jpg")
+    result = origin_response(cf_events.origin_response(uri, 404, config.bucket), None)
     assert result["status"] == "413"
     assert [o["Key"] for o in s3_client.list_objects_v2(Bucket=config.bucket)["Contents"]] == ["hostile/big.jpg"]
 

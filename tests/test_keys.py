@@ -93,9 +93,11 @@ def test_longest_original_that_still_fits():
 
 def test_derived_key_layout_lists_by_prefix():
     keys = [derived_key(CONFIG, v, f, o) for v in CONFIG.variants for f in OUTPUT_FORMATS for o in ("a.png", "b/c.jpg")]
-    assert derived_key(CONFIG, "sm", "webp", "images/test.png") == "_variants/sm/webp/images/test.png"
+    sm_webp = CONFIG.settings_id("sm", "webp")
+    assert len(sm_webp) == 10 and int(sm_webp, 16) >= 0
+    assert derived_key(CONFIG, "sm", "webp", "images/test.png") == f"_variants/sm/webp/{sm_webp}/images/test.png"
     assert {k for k in keys if k.startswith("_variants/sm/")} == {
-        f"_variants/sm/{f}/{o}" for f in OUTPUT_FORMATS for o in ("a.png", "b/c.jpg")
+        f"_variants/sm/{f}/{CONFIG.settings_id('sm', f)}/{o}" for f in OUTPUT_FORMATS for o in ("a.png", "b/c.jpg")
     }
 
 
@@ -104,11 +106,14 @@ def test_derived_key_layout_lists_by_prefix():
     [
         "images/test.png",
         "_variants/sm/webp",
-        "_variants/xs/webp/a.png",
-        "_variants/sm/gif/a.png",
-        "_variants/sm/webp/../a.png",
-        "_variants/sm/webp/_variants/sm/webp/a.png",
-        "other/sm/webp/a.png",
+        "_variants/sm/webp/a.png",  # the layout before settings ids
+        "_variants/xs/webp/0123456789/a.png",
+        "_variants/sm/gif/0123456789/a.png",
+        "_variants/sm/webp/012345678/a.png",
+        "_variants/sm/webp/012345678G/a.png",
+        "_variants/sm/webp/0123456789/../a.png",
+        "_variants/sm/webp/0123456789/_variants/sm/webp/0123456789/a.png",
+        "other/sm/webp/0123456789/a.png",
     ],
 )
 def test_malformed_derived_keys(key):
@@ -139,7 +144,7 @@ def original_keys(draw):
 @given(original_keys(), st.sampled_from(sorted(CONFIG.variants)), st.sampled_from(OUTPUT_FORMATS))
 def test_derived_key_round_trips_and_never_equals_an_original(key, variant, fmt):
     derived = derived_key(CONFIG, variant, fmt, key)
-    assert parse_derived_key(CONFIG, derived) == DerivedKey(variant, fmt, key)
+    assert parse_derived_key(CONFIG, derived) == DerivedKey(variant, fmt, CONFIG.settings_id(variant, fmt), key)
     assert derived != key
     with pytest.raises(MalformedKey):  # a derived key is never accepted as a public original
         parse_public_path("/" + derived, CONFIG)
@@ -147,7 +152,7 @@ def test_derived_key_round_trips_and_never_equals_an_original(key, variant, fmt)
 
 @given(original_keys(), st.sampled_from(sorted(CONFIG.variants)))
 def test_public_path_is_the_inverse_of_the_parse(key, variant):
-    path = public_path(CONFIG, DerivedKey(variant, "webp", key))
+    path = public_path(variant, key)
     assert parse_public_path(path, CONFIG) == PublicRequest(key, variant)
 
 

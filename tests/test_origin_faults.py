@@ -15,13 +15,15 @@ import pytest
 from cf_events import assert_settable_headers, log_lines
 from conftest import save
 
+from resizer.config import load_config
 from resizer.edge.events import Headers
 from resizer.edge.origin import OriginResponse
+from resizer.keys import derived_key
 from resizer.origins import GET_BUDGET_S, READ_TIMEOUT_S, S3Origin
 
 BUDGET_S = 30  # Lambda@Edge's origin-response timeout
 KEY = "images/photo.jpg"
-DERIVED = "_variants/sm/webp/" + KEY
+DERIVED = derived_key(load_config(), "sm", "webp", KEY)
 S3_ERROR = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>'
 ERRORS = {500: ("InternalError", "We encountered an internal error. Please try again."),
           403: ("AccessDenied", "Access Denied"), 404: ("NoSuchKey", "The specified key does not exist.")}

@@ -170,7 +170,10 @@ def generated_response(status: int, body: bytes | str = b"", headers: dict[str, 
     return response
 
 
-def text_response(status: int, text: str, cache_control: str = "max-age=60") -> dict:
+ERROR_CACHE_CONTROL = "max-age=60"  # errors: short, so a mended original or deploy is seen within a minute
+
+
+def text_response(status: int, text: str, cache_control: str = ERROR_CACHE_CONTROL) -> dict:
     """A short plain-text answer (errors, refusals): never a stack trace, always a short cache lifetime."""
     return generated_response(status, text + "\n", {
         "Content-Type": "text/plain; charset=utf-8", "Cache-Control": cache_control,

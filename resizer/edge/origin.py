@@ -7,6 +7,9 @@
     derived key, 2xx/304          -> pass through + Vary: Accept (a hit)
     derived key, 403/404          -> a miss: GET original, transform, PUT create-only, answer (or 302 when the
                                      generated response would pass CloudFront's 1 MB limit)
+    ... of another settings id    -> (a deploy in progress: the viewer-request function of another config
+                                     rewrote it) answered with this function's bytes, not stored, no-store;
+                                     a variant this config lacks -> 503, no-store
     derived key, other statuses   -> pass through (S3 trouble stays visible as itself)
 
 No exception escapes (CloudFront would answer its own 502 page): ResizerError -> its status, anything else
@@ -15,17 +18,19 @@ No exception escapes (CloudFront would answer its own 502 page): ResizerError ->
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import pipeline
 from ..backends import get_backend
-from ..config import Config, load_config
-from ..errors import ResizerError
+from ..config import Config, load_baked
+from ..errors import MalformedKey, ResizerError, SettingsSkew
 from ..formats import FORMATS
-from ..keys import parse_derived_key, percent_decode, public_path
+from ..keys import percent_decode, public_path, split_derived_key, validate_key
 from ..origins import Origin, S3Origin
 from . import runtime
 from .events import (
+    ERROR_CACHE_CONTROL,
     MAX_ORIGIN_GENERATED_BYTES,
     CloudFrontEvent,
     CloudFrontResponse,
@@ -35,6 +40,7 @@ from .events import (
 )
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+NO_STORE = "no-store"
 MISS_STATUSES = (403, 404)  # 403: the bucket policy lacks s3:ListBucket, S3's way of saying "no such key"
 # Originals served inline: the raster types we decode (none can carry script). SVG, HTML, XML, a missing or
 # generic type (application/octet-stream) are downloaded instead, so the image domain hosts no stored XSS.
@@ -67,7 +73,8 @@ class OriginResponse:
         try:
             result = self._answer(cf.request.uri, response, timings, record)
         except ResizerError as exc:
-            result = text_response(exc.status, exc.reason)
+            skew = isinstance(exc, SettingsSkew)  # a deploy on its way: not worth a minute in the cache
+            result = text_response(exc.status, exc.reason, NO_STORE if skew else ERROR_CACHE_CONTROL)
             record.update(outcome="error", error=type(exc).__name__, detail=str(exc)[:300])
         except Exception as exc:  # noqa: BLE001 - see module docstring
             result = text_response(500, "Internal error")
@@ -93,33 +100,54 @@ class OriginResponse:
 
     def _make_variant(self, key: str, timings: dict, record: dict) -> dict:
         config = self.config
-        derived = parse_derived_key(config, key)
+        derived = split_derived_key(config.derived_prefix, key)
+        if derived is None:
+            raise MalformedKey("not a derived key")
+        validate_key(key, config)
+        if derived.variant not in config.variants:
+            raise SettingsSkew(f"variant {derived.variant!r} is not in this function's config")
+        own_id = config.settings_id(derived.variant, derived.format)
         t = time.perf_counter()
         data = self.origin.get(derived.original_key, max_bytes=config.limits.max_source_bytes)
         timings["get_ms"] = runtime.elapsed_ms(t)
         result = pipeline.transform(data, config.variant(derived.variant), derived.format,
                                     backend=self.backend, limits=config.limits)
         timings["transform"] = result.timings
+        record.update(bytes=len(result.data), width=result.width, height=result.height)
+        if derived.settings_id != own_id:
+            # Not the settings this id names: never stored, never cached under it (the next request, once this
+            # edge runs the matching version, makes the real one).
+            record.update(stored=False, settingsId=derived.settings_id, madeWith=own_id)
+            return self._answer_with(result, NO_STORE, record, "skew") or text_response(
+                503, SettingsSkew.reason, NO_STORE)
         t = time.perf_counter()
         record["stored"] = self.origin.put_if_absent(key, result.data, result.media_type, IMMUTABLE)
         timings["put_ms"] = runtime.elapsed_ms(t)
-        record.update(bytes=len(result.data), width=result.width, height=result.height)
-        if 4 * math.ceil(len(result.data) / 3) < MAX_ORIGIN_GENERATED_BYTES:
-            answer = generated_response(200, result.data, {
-                "Content-Type": result.media_type, "Cache-Control": IMMUTABLE, "Vary": "Accept",
-            })
-            if response_size(answer) <= MAX_ORIGIN_GENERATED_BYTES:
-                record["outcome"] = "generated"
-                return answer
+        answer = self._answer_with(result, IMMUTABLE, record, "generated")
+        if answer:
+            return answer
         # Too big to generate: the object is stored now, so send the viewer back through the cache to fetch it.
         record["outcome"] = "redirect"
-        location = public_path(config, derived)
-        return generated_response(302, b"", {"Location": location, "Cache-Control": "no-store"})
+        location = public_path(derived.variant, derived.original_key)
+        return generated_response(302, b"", {"Location": location, "Cache-Control": NO_STORE})
+
+    @staticmethod
+    def _answer_with(result: pipeline.Result, cache_control: str, record: dict, outcome: str) -> dict | None:
+        """The variant as a generated response, or None when it would pass CloudFront's 1 MB limit."""
+        if 4 * math.ceil(len(result.data) / 3) >= MAX_ORIGIN_GENERATED_BYTES:
+            return None
+        answer = generated_response(200, result.data, {
+            "Content-Type": result.media_type, "Cache-Control": cache_control, "Vary": "Accept"})
+        if response_size(answer) > MAX_ORIGIN_GENERATED_BYTES:
+            return None
+        record["outcome"] = outcome
+        return answer
 
 
-def lambda_handler() -> runtime.Handler:
+def lambda_handler(load_config: Callable[[], Config] = load_baked) -> runtime.Handler:
     """The zip's handler, built at init (Lambda's init phase, not the first request, pays for the config, the S3
-    client and loading the image library): the baked config, its bucket, threads for the function's vCPUs."""
+    client and loading the image library): the baked config (`load_config`: tests pass another), its bucket,
+    threads for the function's vCPUs."""
 
     def build() -> OriginResponse:
         config = load_config()

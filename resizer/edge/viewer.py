@@ -6,10 +6,11 @@ through untouched. Imports no image library and no boto3: this zip must stay und
 """
 
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from ..config import Config, load_config
+from ..config import Config, load_baked
 from ..errors import MalformedKey
 from ..keys import derived_key, parse_public_path
 from ..negotiate import choose_format
@@ -54,6 +55,6 @@ class ViewerRequest:
         return result
 
 
-def lambda_handler() -> runtime.Handler:
-    """The zip's handler, built at init from the config baked into the zip."""
+def lambda_handler(load_config: Callable[[], Config] = load_baked) -> runtime.Handler:
+    """The zip's handler, built at init from the config baked into the zip (`load_config`: tests pass another)."""
     return runtime.Deferred(lambda: ViewerRequest(load_config()), "viewer-request")
