@@ -9,6 +9,7 @@ from pathlib import Path
 from . import build, purge
 from .config import load_config
 from .errors import ConfigError, ResizerError
+from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +176,8 @@ def _add_serve(commands) -> None:
     p = commands.add_parser(
         "serve", help="a local CloudFront + Lambda@Edge emulator",
         description="Serve http://127.0.0.1:PORT/<key> through the real handlers, a cache and an origin: a folder "
-                    "of originals (default: scikit-image's sample photos under images/) or an S3 endpoint.")
+                    "of originals (default: scikit-image's sample photos under images/, when scikit-image is "
+                    "installed) or an S3 endpoint.")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--origin", type=Path, metavar="DIR", help="folder of originals (never written to)")
     source.add_argument("--s3-endpoint", metavar="URL", help="S3-protocol endpoint (needs --bucket)")
@@ -203,6 +205,10 @@ def _run_serve(args) -> int:
         from .origins import LocalOrigin
 
         originals = args.origin or _sample_origin()
+        if originals is None:
+            print("resizer serve: no folder of originals: pass --origin DIR (the default, scikit-image's sample "
+                  "photos, needs scikit-image, which is not installed)", file=sys.stderr)
+            return 2
         derived = args.derived or _default_derived_dir(originals)
         origin, where = LocalOrigin(originals, derived, config.derived_prefix), f"{originals} (derived: {derived})"
     server = make_server(origin, config, port=args.port)
@@ -227,18 +233,20 @@ def _default_derived_dir(originals: Path) -> Path:
     return _cache_dir() / hashlib.sha256(str(originals.resolve()).encode()).hexdigest()[:12] / "derived"
 
 
-def _sample_origin() -> Path:
-    """scikit-image's photos copied under images/ (copies: the origin refuses links that leave its folder)."""
+def _sample_origin() -> Path | None:
+    """scikit-image's photos copied under images/ (copies: the origin refuses links that leave its folder); None
+    without scikit-image."""
     import shutil
 
-    from resizer_bench.datasets import BUNDLED, bundled_dir
-
+    photos = sample_photos_dir()
+    if photos is None:
+        return None
     folder = _cache_dir() / "samples"
-    for name in BUNDLED:
+    for name in SAMPLE_PHOTOS:
         target = folder / "images" / name
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(bundled_dir() / name, target)
+            shutil.copyfile(photos / name, target)
     return folder
 
 

@@ -1,11 +1,14 @@
-"""The `resizer variants | info | key` commands, run through `resizer.cli.main` on real photos."""
+"""The `resizer variants | info | key` commands, run through `resizer.cli.main` on real photos; serve's sample
+photos."""
 
 import shutil
 
 import pytest
 from conftest import decode
 
+from resizer import cli
 from resizer.cli import main
+from resizer.samples import SAMPLE_PHOTOS, sample_photos_dir
 
 
 @pytest.fixture
@@ -92,3 +95,12 @@ def test_invalid_config_is_reported_with_its_field(tmp_path, capsys):
     bad.write_text("[variants.sm]\nsize = 0\n")
     assert main(["key", "/a-sm.png", "--config", str(bad)]) == 2
     assert "variants.sm.size" in capsys.readouterr().err
+
+
+def test_serve_copies_the_sample_photos_under_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = cli._sample_origin()
+    assert sorted(p.name for p in (folder / "images").iterdir()) == sorted(SAMPLE_PHOTOS)
+    for name in SAMPLE_PHOTOS:
+        assert (folder / "images" / name).read_bytes() == (sample_photos_dir() / name).read_bytes()
+
