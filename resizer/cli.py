@@ -4,6 +4,7 @@ import argparse
 import functools
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import build, purge
@@ -49,8 +50,6 @@ def _run_variants(args) -> int:
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    from tqdm import tqdm
-
     _worker_config(args.config)  # a bad config fails here, once, not in every worker
     stems: dict[str, Path] = {}
     for image in args.images:
@@ -63,7 +62,7 @@ def _run_variants(args) -> int:
     jobs = min(args.jobs or os.cpu_count() or 1, len(args.images))
     render = partial(_render_image, config_path=args.config, backend=args.backend, accept=args.accept,
                      out=args.out, threads=1 if jobs > 1 else 0)
-    progress = partial(tqdm, total=len(args.images), unit="img", disable=None, file=sys.stderr)
+    progress = partial(_progress, total=len(args.images))
     if jobs > 1:
         # Processes, not threads: decoders and encoders hold the GIL in places; each worker's libvips gets one
         # thread, so N workers use N CPUs. Results come back in input order.
@@ -78,6 +77,24 @@ def _run_variants(args) -> int:
     if failures:
         print(f"resizer: {failures} of {len(args.images)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _progress(items, total: int) -> Iterator:
+    """`items`, counted on stderr as each is consumed ("3/8 images, 2.1 s"), only when stderr is a terminal, so
+    a log or a pipe gets the table alone."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    started = time.perf_counter()
+
+    def show(done: int) -> None:
+        print(f"\r{done}/{total} images, {time.perf_counter() - started:.1f} s", end="", file=sys.stderr, flush=True)
+
+    show(0)
+    for done, item in enumerate(items, 1):
+        yield item
+        show(done)
+    print(file=sys.stderr)
 
 
 # Parsed once per process (the command's own, or each worker): Config holds mappingproxies, which do not pickle.

@@ -1,7 +1,9 @@
 """The `resizer variants | info | key` commands, run through `resizer.cli.main` on real photos; serve's sample
 photos."""
 
+import io
 import shutil
+import sys
 
 import pytest
 from conftest import decode
@@ -63,6 +65,22 @@ def test_worker_processes_write_the_same_files_and_rows_in_input_order(photos, t
     assert len(outputs["1"]) == len(photos) * 4 and outputs["3"] == outputs["1"]
     assert tables["3"] == tables["1"]
     assert [row[0] for row in tables["1"][1::4]] == [p.name for p in photos]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_variants_counts_images_on_a_terminal_only(photos, tmp_path, capsys, monkeypatch):
+    assert main(["variants", *map(str, photos), "-o", str(tmp_path / "piped"), "-j", "1"]) == 0
+    assert capsys.readouterr().err == ""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["variants", *map(str, photos), "-o", str(tmp_path / "shown"), "-j", "1"]) == 0
+    counts = [line.split(",")[0] for line in terminal.getvalue().split("\r") if line]
+    assert counts == ["0/3 images", "1/3 images", "2/3 images", "3/3 images"]
+    assert terminal.getvalue().endswith(" s\n")
 
 
 def test_inputs_with_the_same_stem_are_refused_up_front(photos, tmp_path, capsys):
