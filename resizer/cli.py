@@ -1,10 +1,17 @@
-"""The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant."""
+"""The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant.
+
+Other distributions add commands through the "resizer.commands" entry-point group: the workbench
+(workbench/pyproject.toml, `resizer-bench`) registers `bench` there. An entry point rather than a separate
+`resizer-bench` script keeps `resizer bench` (Makefile, docs) while this module names no workbench code; a
+runtime-only install has no such entry point, so nothing of the workbench is listed or imported.
+"""
 
 import argparse
 import functools
+import importlib.metadata
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import build, purge
@@ -12,11 +19,13 @@ from .config import load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
+COMMANDS_GROUP = "resizer.commands"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="resizer", description="Named image variants for S3 + CloudFront.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _COMMANDS:
+    for register in (*_COMMANDS, *_installed_commands()):
         register(commands)
     args = parser.parse_args(argv)
     try:
@@ -267,14 +276,13 @@ def _sample_origin() -> Path | None:
     return folder
 
 
-def _add_bench(commands) -> None:
-    # The workbench is measurement code, not runtime: it lives in resizer_bench, which never ships to Lambda.
-    from resizer_bench import bench
+def _installed_commands() -> Iterator[Callable]:
+    """The `add_parser(subparsers)` functions installed distributions register under COMMANDS_GROUP."""
+    for entry_point in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+        yield entry_point.load()
 
-    bench.add_parser(commands)
 
-
-_COMMANDS = [_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser, _add_bench]
+_COMMANDS = (_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 """The `resizer variants | info | key` commands, run through `resizer.cli.main` on real photos; serve's sample
-photos."""
+photos; the workbench's `bench`, registered through its entry point."""
 
 import io
 import shutil
@@ -122,3 +122,8 @@ def test_serve_copies_the_sample_photos_under_images(tmp_path, monkeypatch):
     for name in SAMPLE_PHOTOS:
         assert (folder / "images" / name).read_bytes() == (sample_photos_dir() / name).read_bytes()
 
+
+def test_the_workbench_adds_bench_through_its_entry_point(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--help"])
+    assert exited.value.code == 0 and "usage: resizer bench" in capsys.readouterr().out
