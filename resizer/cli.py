@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import build, purge
-from .config import load_config
+from .config import BACKENDS, load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
@@ -44,7 +44,7 @@ def _add_variants(commands) -> None:
                             description="Write every variant of every IMAGE as DIR/<stem>-<variant>.<ext>.")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR")
-    p.add_argument("--backend", choices=("vips", "pillow"), help="override the config's backend")
+    p.add_argument("--backend", choices=BACKENDS, help="override the config's backend")
     p.add_argument("--accept", default=None, metavar="HEADER",
                    help="negotiate formats as for this Accept header (default: none -> the original's family)")
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
@@ -153,7 +153,7 @@ def _add_info(commands) -> None:
     p = commands.add_parser("info", help="describe an image from its header",
                             description="Format, size, orientation, ICC, alpha and frames of IMAGE.")
     p.add_argument("image", type=Path, metavar="IMAGE")
-    p.add_argument("--backend", choices=("vips", "pillow"), default="vips")
+    p.add_argument("--backend", choices=BACKENDS, default="vips")
     p.set_defaults(run=_run_info)
 
 

@@ -10,6 +10,7 @@ from conftest import decode
 
 from resizer import cli
 from resizer.cli import main
+from resizer.config import BACKENDS
 from resizer.samples import SAMPLE_PHOTOS, sample_photos_dir
 
 
@@ -22,7 +23,7 @@ def photos(tmp_path, sample_photos):
     return sorted(folder.iterdir())
 
 
-@pytest.mark.parametrize("backend", ["vips", "pillow"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_variants_writes_every_variant_and_a_table(photos, tmp_path, capsys, backend, config):
     out = tmp_path / "out"
     assert main(["variants", *map(str, photos), "-o", str(out), "--backend", backend]) == 0
