@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup bench bench-full test lint lab lock clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml workbench/pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q --no-deps -e . -e ./workbench
 	$(BIN)/python -m ipykernel install --sys-prefix --name resizer --display-name "resizer (.venv)" >/dev/null
 	touch $@
 
@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

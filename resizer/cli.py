@@ -1,20 +1,31 @@
-"""The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant."""
+"""The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant.
+
+Other distributions add commands through the "resizer.commands" entry-point group: the workbench
+(workbench/pyproject.toml, `resizer-bench`) registers `bench` there. An entry point rather than a separate
+`resizer-bench` script keeps `resizer bench` (Makefile, docs) while this module names no workbench code; a
+runtime-only install has no such entry point, so nothing of the workbench is listed or imported.
+"""
 
 import argparse
 import functools
+import importlib.metadata
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import build, purge
-from .config import load_config
+from .config import BACKENDS, load_config
 from .errors import ConfigError, ResizerError
+from .samples import SAMPLE_PHOTOS, sample_photos_dir
+
+COMMANDS_GROUP = "resizer.commands"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="resizer", description="Named image variants for S3 + CloudFront.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _COMMANDS:
+    for register in (*_COMMANDS, *_installed_commands()):
         register(commands)
     args = parser.parse_args(argv)
     try:
@@ -33,7 +44,7 @@ def _add_variants(commands) -> None:
                             description="Write every variant of every IMAGE as DIR/<stem>-<variant>.<ext>.")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR")
-    p.add_argument("--backend", choices=("vips", "pillow"), help="override the config's backend")
+    p.add_argument("--backend", choices=BACKENDS, help="override the config's backend")
     p.add_argument("--accept", default=None, metavar="HEADER",
                    help="negotiate formats as for this Accept header (default: none -> the original's family)")
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
@@ -48,8 +59,6 @@ def _run_variants(args) -> int:
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    from tqdm import tqdm
-
     _worker_config(args.config)  # a bad config fails here, once, not in every worker
     stems: dict[str, Path] = {}
     for image in args.images:
@@ -62,7 +71,7 @@ def _run_variants(args) -> int:
     jobs = min(args.jobs or os.cpu_count() or 1, len(args.images))
     render = partial(_render_image, config_path=args.config, backend=args.backend, accept=args.accept,
                      out=args.out, threads=1 if jobs > 1 else 0)
-    progress = partial(tqdm, total=len(args.images), unit="img", disable=None, file=sys.stderr)
+    progress = partial(_progress, total=len(args.images))
     if jobs > 1:
         # Processes, not threads: decoders and encoders hold the GIL in places; each worker's libvips gets one
         # thread, so N workers use N CPUs. Results come back in input order.
@@ -77,6 +86,24 @@ def _run_variants(args) -> int:
     if failures:
         print(f"resizer: {failures} of {len(args.images)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _progress(items, total: int) -> Iterator:
+    """`items`, counted on stderr as each is consumed ("3/8 images, 2.1 s"), only when stderr is a terminal, so
+    a log or a pipe gets the table alone."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    started = time.perf_counter()
+
+    def show(done: int) -> None:
+        print(f"\r{done}/{total} images, {time.perf_counter() - started:.1f} s", end="", file=sys.stderr, flush=True)
+
+    show(0)
+    for done, item in enumerate(items, 1):
+        yield item
+        show(done)
+    print(file=sys.stderr)
 
 
 # Parsed once per process (the command's own, or each worker): Config holds mappingproxies, which do not pickle.
@@ -126,7 +153,7 @@ def _add_info(commands) -> None:
     p = commands.add_parser("info", help="describe an image from its header",
                             description="Format, size, orientation, ICC, alpha and frames of IMAGE.")
     p.add_argument("image", type=Path, metavar="IMAGE")
-    p.add_argument("--backend", choices=("vips", "pillow"), default="vips")
+    p.add_argument("--backend", choices=BACKENDS, default="vips")
     p.set_defaults(run=_run_info)
 
 
@@ -173,7 +200,8 @@ def _add_serve(commands) -> None:
     p = commands.add_parser(
         "serve", help="a local CloudFront + Lambda@Edge emulator",
         description="Serve http://127.0.0.1:PORT/<key> through the real handlers, a cache and an origin: a folder "
-                    "of originals (default: scikit-image's sample photos under images/) or an S3 endpoint.")
+                    "of originals (default: scikit-image's sample photos under images/, when scikit-image is "
+                    "installed) or an S3 endpoint.")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--origin", type=Path, metavar="DIR", help="folder of originals (never written to)")
     source.add_argument("--s3-endpoint", metavar="URL", help="S3-protocol endpoint (needs --bucket)")
@@ -201,6 +229,10 @@ def _run_serve(args) -> int:
         from .origins import LocalOrigin
 
         originals = args.origin or _sample_origin()
+        if originals is None:
+            print("resizer serve: no folder of originals: pass --origin DIR (the default, scikit-image's sample "
+                  "photos, needs scikit-image, which is not installed)", file=sys.stderr)
+            return 2
         derived = args.derived or _default_derived_dir(originals)
         origin, where = LocalOrigin(originals, derived, config.derived_prefix), f"{originals} (derived: {derived})"
     server = make_server(origin, config, port=args.port)
@@ -225,29 +257,30 @@ def _default_derived_dir(originals: Path) -> Path:
     return _cache_dir() / hashlib.sha256(str(originals.resolve()).encode()).hexdigest()[:12] / "derived"
 
 
-def _sample_origin() -> Path:
-    """scikit-image's photos copied under images/ (copies: the origin refuses links that leave its folder)."""
+def _sample_origin() -> Path | None:
+    """scikit-image's photos copied under images/ (copies: the origin refuses links that leave its folder); None
+    without scikit-image."""
     import shutil
 
-    from resizer_bench.datasets import BUNDLED, bundled_dir
-
+    photos = sample_photos_dir()
+    if photos is None:
+        return None
     folder = _cache_dir() / "samples"
-    for name in BUNDLED:
+    for name in SAMPLE_PHOTOS:
         target = folder / "images" / name
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(bundled_dir() / name, target)
+            shutil.copyfile(photos / name, target)
     return folder
 
 
-def _add_bench(commands) -> None:
-    # The workbench is measurement code, not runtime: it lives in resizer_bench, which never ships to Lambda.
-    from resizer_bench import bench
+def _installed_commands() -> Iterator[Callable]:
+    """The `add_parser(subparsers)` functions installed distributions register under COMMANDS_GROUP."""
+    for entry_point in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+        yield entry_point.load()
 
-    bench.add_parser(commands)
 
-
-_COMMANDS = [_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser, _add_bench]
+_COMMANDS = (_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from resizer.config import parse_config
+from resizer.config import BACKENDS, parse_config
 
 LOSSY = ("jpeg", "webp", "avif")
 
@@ -131,7 +131,7 @@ def choose_backend(ladders: dict[str, tuple[str, ...]], mix: dict[str, float], s
     """(backend, note, table): the backend with the lower expected miss ms (module docstring)."""
     latency, imports = latency_ms(speed, threads), import_ms(cold_start)
     rows = []
-    for backend in ("vips", "pillow"):
+    for backend in BACKENDS:
         parts = [(mix.get(v, 0), latency.get((backend, v, ladder[0]))) for v, ladder in ladders.items() if ladder]
         weight = sum(w for w, ms in parts if ms is not None)
         transform = sum(w * ms for w, ms in parts if ms is not None) / weight if weight else np.nan

@@ -16,12 +16,10 @@ import pandas as pd
 from PIL import Image
 
 from resizer.formats import FORMATS, sniff
+from resizer.samples import SAMPLE_PHOTOS, sample_photos_dir
 
 from .paths import repo_root
 
-# Natural photographs shipped inside scikit-image (no network); see datasets/README.md for why these.
-BUNDLED = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
-           "motorcycle_left.png", "retina.jpg", "rocket.jpg")
 COLUMNS = ["file", "width", "height", "format", "bytes", "sha256", "mtime_ns", "image", "note"]
 ORIENT_SWAPS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
@@ -54,9 +52,11 @@ def default_cache_dir() -> Path:
 
 
 def bundled_dir() -> Path:
-    import skimage.data
-
-    return Path(skimage.data.data_dir)
+    """Where the "bundled" dataset's photos (`resizer.samples.SAMPLE_PHOTOS`) are."""
+    folder = sample_photos_dir()
+    if folder is None:
+        raise FileNotFoundError("the bundled dataset is scikit-image's sample photos: install scikit-image")
+    return folder
 
 
 def load_dataset(spec: str = "bundled", *, sample: int = 0, seed: int = 0, cache_dir: str | Path | None = None,
@@ -68,7 +68,8 @@ def load_dataset(spec: str = "bundled", *, sample: int = 0, seed: int = 0, cache
     """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     if spec == "bundled":
-        root, files = bundled_dir(), [bundled_dir() / name for name in BUNDLED]
+        root = bundled_dir()
+        files = [root / name for name in SAMPLE_PHOTOS]
     elif spec.startswith("s3://"):
         root = fetch_s3(spec, cache / "s3", endpoint_url=endpoint_url)
         files = None

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from resizer.config import parse_config
+from resizer.config import BACKENDS, parse_config
 from resizer.formats import sniff
 from resizer.negotiate import FALLBACK
 from resizer.pipeline import render_variants
@@ -33,7 +33,6 @@ LOSSY = ("jpeg", "webp", "avif")
 QUALITIES = {"jpeg": (50, 65, 75, 80, 90), "webp": (50, 65, 75, 80, 90), "avif": (40, 50, 60, 70, 80)}
 QUICK_QUALITIES = {"jpeg": (70, 85), "webp": (70, 85), "avif": (50, 65)}
 BASELINE_QUALITY = 80  # the original product: the original's format at quality 80 (PNG stays lossless)
-BACKENDS = ("vips", "pillow")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from resizer.config import BACKENDS
+
 from .executor import cpu_count, run_tasks
 
 
@@ -48,7 +50,7 @@ class Plan:
                 f"up to {self.repeats} timed runs per case ({self.case_budget_s:g} s budget each)")
 
 
-def make_plan(dataset, *, quick: bool = False, images: int = 0, seed: int = 0, backends=("vips", "pillow"),
+def make_plan(dataset, *, quick: bool = False, images: int = 0, seed: int = 0, backends=BACKENDS,
               formats=(), variants=(), config: str = "", repeats: int = 0, case_budget_s: float = 0) -> Plan:
     """The measurement plan for a loaded `datasets.Dataset`; empty/zero arguments take the mode's defaults.
 

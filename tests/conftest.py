@@ -17,7 +17,6 @@ import sys
 import threading
 import uuid
 import zlib
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from hypothesis import HealthCheck, settings
 from PIL import Image, ImageCms
 
 from resizer.config import load_config, parse_config
+from resizer.samples import SAMPLE_PHOTOS, sample_photos_dir
 
 # The slow fuzz run's example count (tests/test_fuzz.py applies it to its `_long` twins).
 settings.register_profile("fuzz", max_examples=100_000, deadline=None, suppress_health_check=list(HealthCheck))
@@ -112,10 +112,7 @@ def origin_response(baked_config, edge_handlers):
 
 CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 NOT_IMAGES = {".csv", ".md"}  # inventory.csv, SOURCES.md
-SKIMAGE_DATA = Path(find_spec("skimage").submodule_search_locations[0]) / "data"
-# The natural photographs among scikit-image's bundled files (the rest are textures, charts and micrographs).
-SAMPLE_PHOTOS = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
-                 "motorcycle_left.png", "retina.jpg", "rocket.jpg")
+SKIMAGE_DATA = sample_photos_dir()
 
 
 def _corpus_files() -> list[Path]:

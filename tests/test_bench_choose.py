@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resizer.config import DEFAULT_CONFIG_PATH, load_config, parse_config
+from resizer.config import BACKENDS, DEFAULT_CONFIG_PATH, load_config, parse_config
 from resizer.pipeline import transform
 from resizer_bench import choose
 from resizer_bench.choose import Target, bootstrap_quantile
@@ -21,7 +21,7 @@ GRID = {
 }
 
 
-def sweep(variant="md", images=6, backends=("vips", "pillow"), baseline_bytes=5000.0) -> pd.DataFrame:
+def sweep(variant="md", images=6, backends=BACKENDS, baseline_bytes=5000.0) -> pd.DataFrame:
     rows = []
     for backend in backends:
         for i in range(images):

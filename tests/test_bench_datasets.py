@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from resizer.samples import SAMPLE_PHOTOS
 from resizer_bench import datasets
-from resizer_bench.datasets import BUNDLED, bundled_dir, load_dataset
+from resizer_bench.datasets import bundled_dir, load_dataset
 from resizer_bench.paths import RunDir, repo_root, resolve
 
 
@@ -75,7 +76,7 @@ def test_sampling_is_seeded(mixed_folder, tmp_path):
 
 def test_bundled_dataset_is_the_photos(tmp_path):
     ds = load_dataset("bundled", cache_dir=tmp_path)
-    assert tuple(ds.images.file) == tuple(sorted(BUNDLED)) and ds.skipped.empty
+    assert tuple(ds.images.file) == tuple(sorted(SAMPLE_PHOTOS)) and ds.skipped.empty
     longest = ds.images[["width", "height"]].max(axis=1)
     assert (longest > 250).all() and (longest > 700).sum() == 3 and (longest > 1200).sum() == 1
 

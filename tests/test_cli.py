@@ -1,13 +1,18 @@
-"""The `resizer variants | info | key` commands, run through `resizer.cli.main` on real photos."""
+"""The `resizer variants | info | key` commands, run through `resizer.cli.main` on real photos; serve's sample
+photos; the workbench's `bench`, registered through its entry point."""
 
+import io
 import shutil
+import sys
 
 import pytest
 from conftest import decode
 
+from resizer import cli
 from resizer.cli import main
-from resizer.config import load_config
+from resizer.config import BACKENDS, load_config
 from resizer.keys import derived_key
+from resizer.samples import SAMPLE_PHOTOS, sample_photos_dir
 
 
 @pytest.fixture
@@ -19,7 +24,7 @@ def photos(tmp_path, sample_photos):
     return sorted(folder.iterdir())
 
 
-@pytest.mark.parametrize("backend", ["vips", "pillow"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_variants_writes_every_variant_and_a_table(photos, tmp_path, capsys, backend, config):
     out = tmp_path / "out"
     assert main(["variants", *map(str, photos), "-o", str(out), "--backend", backend]) == 0
@@ -64,6 +69,22 @@ def test_worker_processes_write_the_same_files_and_rows_in_input_order(photos, t
     assert [row[0] for row in tables["1"][1::4]] == [p.name for p in photos]
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_variants_counts_images_on_a_terminal_only(photos, tmp_path, capsys, monkeypatch):
+    assert main(["variants", *map(str, photos), "-o", str(tmp_path / "piped"), "-j", "1"]) == 0
+    assert capsys.readouterr().err == ""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["variants", *map(str, photos), "-o", str(tmp_path / "shown"), "-j", "1"]) == 0
+    counts = [line.split(",")[0] for line in terminal.getvalue().split("\r") if line]
+    assert counts == ["0/3 images", "1/3 images", "2/3 images", "3/3 images"]
+    assert terminal.getvalue().endswith(" s\n")
+
+
 def test_inputs_with_the_same_stem_are_refused_up_front(photos, tmp_path, capsys):
     twin = tmp_path / "other" / photos[0].name
     twin.parent.mkdir()
@@ -94,3 +115,17 @@ def test_invalid_config_is_reported_with_its_field(tmp_path, capsys):
     bad.write_text("[variants.sm]\nsize = 0\n")
     assert main(["key", "/a-sm.png", "--config", str(bad)]) == 2
     assert "variants.sm.size" in capsys.readouterr().err
+
+
+def test_serve_copies_the_sample_photos_under_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = cli._sample_origin()
+    assert sorted(p.name for p in (folder / "images").iterdir()) == sorted(SAMPLE_PHOTOS)
+    for name in SAMPLE_PHOTOS:
+        assert (folder / "images" / name).read_bytes() == (sample_photos_dir() / name).read_bytes()
+
+
+def test_the_workbench_adds_bench_through_its_entry_point(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--help"])
+    assert exited.value.code == 0 and "usage: resizer bench" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""environment.yml (conda) and pyproject.toml (pip) declare the same dependencies with the same bounds."""
+"""environment.yml (conda) declares what pyproject.toml and workbench/pyproject.toml (pip) do, with the same bounds."""
 
 import re
 import tomllib
@@ -15,11 +15,14 @@ def _normalise(requirement: str) -> tuple[str, str]:
 
 
 def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = set(map(_normalise, project["dependencies"]))
-    for extra in project["optional-dependencies"].values():
+    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    workbench = tomllib.loads((ROOT / "workbench" / "pyproject.toml").read_text())["project"]
+    declared = set(map(_normalise, runtime["dependencies"] + workbench["dependencies"]))
+    for extra in runtime["optional-dependencies"].values():
         declared |= set(map(_normalise, extra))
+    declared.discard(_normalise(runtime["name"]))  # the workbench's requirement on the runtime: `-e .` below
     env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     conda = [d for d in env if isinstance(d, str) and not d.startswith(("python", "pip"))]
-    pip = [d for d in next(d["pip"] for d in env if isinstance(d, dict)) if d != "-e ."]
-    assert set(map(_normalise, conda + pip)) == declared
+    pip = next(d["pip"] for d in env if isinstance(d, dict))
+    assert [d for d in pip if d.startswith("-e ")] == ["-e .", "-e ./workbench"]
+    assert set(map(_normalise, conda + [d for d in pip if not d.startswith("-e ")])) == declared
