@@ -4,7 +4,6 @@ can say whether a change helped). summary.md's key numbers and `resizer bench --
 """
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -60,12 +59,12 @@ def headline_numbers(run: RunDir) -> pd.DataFrame:
     if run.has_table("artifacts"):
         for r in run.read_table("artifacts").itertuples():
             add("zip size", r.artifact, r.bytes / MB, "MB", "lower", "artifacts")
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"value": float})
 
 
 def format_value(value: float, unit: str) -> str:
     """One number as the report prints it."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if pd.isna(value):
         return "-"
     if unit == "bytes":
         return f"{value / 1024:.1f} KiB"
@@ -86,7 +85,7 @@ def format_value(value: float, unit: str) -> str:
 
 def format_delta(delta: float, unit: str) -> str:
     """A difference as the report prints it (percentage points for shares)."""
-    if isinstance(delta, float) and math.isnan(delta):
+    if pd.isna(delta):
         return "-"
     if unit == "share":
         return f"{100 * delta:+.0f} pp"
@@ -129,6 +128,6 @@ def compare_runs(this: RunDir, earlier: RunDir) -> pd.DataFrame:
     table["change"] = table.delta / table.earlier.where(table.earlier != 0)
     sign = {"higher": 1, "lower": -1}
     table["verdict"] = [
-        "" if b not in sign or math.isnan(d) else "same" if d == 0 else "better" if d * sign[b] > 0 else "worse"
+        "" if b not in sign or pd.isna(d) else "same" if d == 0 else "better" if d * sign[b] > 0 else "worse"
         for d, b in zip(table.delta, table.better, strict=True)]
     return table[COMPARE_COLUMNS].reset_index(drop=True)

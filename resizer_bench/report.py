@@ -240,6 +240,8 @@ def _status_html(info: dict) -> str:
 def _comparison_html(run: RunDir, earlier: dict) -> str:
     """The compare table: this run's headline numbers beside the earlier run's, the better/worse verdict
     coloured."""
+    import pandas as pd
+
     from .headline import format_delta, format_value
 
     e = html.escape
@@ -253,7 +255,7 @@ def _comparison_html(run: RunDir, earlier: dict) -> str:
            "<table><tr><th>measure</th><th>subject</th><th>earlier</th><th>this run</th><th>delta</th>"
            "<th>change</th><th>verdict</th></tr>"]
     for r in table.itertuples():
-        change = "" if r.change != r.change else f"{100 * r.change:+.0f}%"
+        change = "" if pd.isna(r.change) else f"{100 * r.change:+.0f}%"
         out.append(f"<tr><td>{e(r.measure)}</td><td>{e(r.subject)}</td><td>{format_value(r.earlier, r.unit)}</td>"
                    f"<td>{format_value(r.this, r.unit)}</td><td>{format_delta(r.delta, r.unit)}</td>"
                    f"<td>{change}</td><td class='{e(r.verdict)}'>{e(r.verdict)}</td></tr>")
