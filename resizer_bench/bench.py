@@ -151,8 +151,7 @@ def run_bench(dataset: str = "bundled", *, quick: bool = False, out: str | Path 
     info = {"run_id": run_id, "started": datetime.now(UTC).isoformat(timespec="seconds"), "parameters": common,
             "kernel": kernel, **report.environment()}
     if earlier is not None:
-        earlier_id = json.loads((earlier.path / "run.json").read_text(encoding="utf-8"))["run_id"]
-        info["compared_with"] = {"path": str(earlier.path), "run_id": earlier_id}
+        info["compared_with"] = earlier
     started = time.perf_counter()
     current = None
     try:

@@ -93,9 +93,9 @@ def format_delta(delta: float, unit: str) -> str:
     return ("-" if delta < 0 else "+") + text
 
 
-def open_earlier_run(path: str | Path) -> RunDir:
-    """The run folder `--compare` names, checked before anything runs: a folder with a readable run.json and at
-    least one table the comparison reads."""
+def open_earlier_run(path: str | Path) -> dict:
+    """{"path", "run_id"} of the run folder `--compare` names, checked before anything runs: a folder with a
+    readable run.json and at least one table the comparison reads."""
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"--compare {path}: no such run folder")
@@ -103,14 +103,13 @@ def open_earlier_run(path: str | Path) -> RunDir:
     if not info.is_file():
         raise ValueError(f"--compare {path}: not a resizer bench run folder (no run.json)")
     try:
-        json.loads(info.read_text(encoding="utf-8"))["run_id"]
+        run_id = str(json.loads(info.read_text(encoding="utf-8"))["run_id"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"--compare {path}: run.json is not a resizer bench run record ({exc})") from None
-    run = RunDir(folder)
-    if headline_numbers(run).empty:
+    if headline_numbers(RunDir(folder)).empty:
         raise ValueError(f"--compare {path}: the run has none of the tables compared (savings, cost, speed, "
                          "throughput, rss, cold_start, artifacts)")
-    return run
+    return {"path": str(folder), "run_id": run_id}
 
 
 def compare_runs(this: RunDir, earlier: RunDir) -> pd.DataFrame:
