@@ -2,7 +2,8 @@
 
     notebooks/<name>.ipynb   executed notebooks          html/<name>.html   the same, code hidden
     data/<table>.parquet+csv figures/<name>.png          summary/<name>.md  fragments -> summary.md
-    variants.toml            the chosen config           run.json, index.html
+    variants.toml            the chosen config           run.json, index.html (opens with what to ship)
+    data/compare.*           with --compare RUN_DIR: the headline numbers beside an earlier run's
 
 A failing notebook stops the run; the partial report stays and names the failed notebook.
 Importing this module is cheap (standard library only), so `resizer` can register the command without loading
@@ -115,13 +116,15 @@ def select_notebooks(folder: Path, names: list[str] | None) -> list[str]:
 def run_bench(dataset: str = "bundled", *, quick: bool = False, out: str | Path | None = None,
               params: dict | None = None, scheduler: str = "", sample: int = 0, seed: int = 0, workers: int = 0,
               notebooks: list[str] | None = None, notebooks_dir: str | Path | None = None,
-              run_id: str | None = None, progress: bool = True) -> BenchRun:
+              run_id: str | None = None, compare: str | Path | None = None, progress: bool = True) -> BenchRun:
     """Run the notebooks into <out or reports>/<run-id>/ and write the report; never raises for a notebook
-    failure (see BenchRun.status / .failed), only for bad arguments."""
+    failure (see BenchRun.status / .failed), only for bad arguments (an unusable `compare` run folder too).
+    `compare`: an earlier run folder whose headline numbers the report sets beside this run's."""
     import papermill
     from tqdm import tqdm
 
     from . import report
+    from .headline import open_earlier_run
     from .paths import RunDir, repo_root
 
     root = repo_root()
@@ -137,6 +140,7 @@ def run_bench(dataset: str = "bundled", *, quick: bool = False, out: str | Path 
     unknown = sorted(set(params or {}) - {p for d in declared.values() for p in d})
     if unknown:
         raise ValueError(f"parameter(s) {', '.join(unknown)} not declared by any of: {', '.join(names)}")
+    earlier = open_earlier_run(compare) if compare else None
 
     run_id = run_id or new_run_id(json.dumps(common, sort_keys=True, default=str))
     run = RunDir(Path(out).expanduser().resolve() / run_id if out else root / "reports" / run_id)
@@ -146,6 +150,8 @@ def run_bench(dataset: str = "bundled", *, quick: bool = False, out: str | Path 
     bench = BenchRun(run.path, [NotebookRun(n) for n in names])
     info = {"run_id": run_id, "started": datetime.now(UTC).isoformat(timespec="seconds"), "parameters": common,
             "kernel": kernel, **report.environment()}
+    if earlier is not None:
+        info["compared_with"] = earlier
     started = time.perf_counter()
     current = None
     try:
@@ -195,6 +201,7 @@ def _run_one(nb: NotebookRun, nb_dir: Path, run: "RunDir", common: dict, declare
 
 def _finish(bench: BenchRun, run: "RunDir", info: dict, wall: float, names: list[str]) -> None:
     from . import report
+    from .paths import RunDir
 
     failed = bench.failed
     info.update(
@@ -203,6 +210,8 @@ def _finish(bench: BenchRun, run: "RunDir", info: dict, wall: float, names: list
         notebooks=[vars(nb) for nb in bench.notebooks],
         config="variants.toml" if (run.path / "variants.toml").is_file() else None)
     report.write_summary(run, names)
+    if info.get("compared_with"):
+        report.write_comparison(run, RunDir(info["compared_with"]["path"]))
     report.write_run_json(run, info)
     report.write_index(run, info)
 
@@ -225,6 +234,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=0, metavar="N", help="local worker processes (0: all cores)")
     p.add_argument("--notebooks", default="", metavar="NAME,...",
                    help=f"run only these (default: {','.join(NOTEBOOKS)})")
+    p.add_argument("--compare", type=Path, metavar="RUN_DIR",
+                   help="an earlier run folder: the report sets its savings, quality, speed, cold start and cost "
+                        "beside this run's (index.html and data/compare.csv)")
     p.set_defaults(run=run)
 
 
@@ -234,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         bench = run_bench(args.dataset, quick=args.quick, out=args.out,
                           params={name: parse_value(value) for name, value in args.param},
                           scheduler=args.scheduler, sample=args.sample, seed=args.seed, workers=args.workers,
-                          notebooks=names, progress=True)
+                          notebooks=names, compare=args.compare, progress=True)
     except (FileNotFoundError, ValueError) as exc:
         print(f"resizer bench: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ import pandas as pd
 
 from resizer.config import BACKENDS, parse_config
 
-LOSSY = ("jpeg", "webp", "avif")
+from .sweep import LOSSY
 
 
 @dataclass(frozen=True)

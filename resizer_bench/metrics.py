@@ -157,7 +157,7 @@ def quality_score(reference: np.ndarray, distorted: np.ndarray) -> tuple[float, 
     return scorer(distorted), len(scorer.levels)
 
 
-# 6-scale score ~= a + b * (score with only k scales, padded), for k < 5: `quality.calibrate_scales` on the
+# 6-scale score ~= a + b * (score with only k scales, padded), for k < 5: `study.calibrate_scales` on the
 # development corpus (8 photos of ../shared/corpus, JPEG q20-95 at 250-400 px, 60 outputs with all 6 scales;
 # residual sd 2.1 (k=3) and 1.4 (k=4) points). The quality notebook refits it on its own dataset.
 S2_CALIBRATION = {3: (-24.856, 1.2511), 4: (-11.094, 1.1028)}

@@ -1,5 +1,6 @@
 """The report of one `resizer bench` run: HTML exports of the executed notebooks, summary.md, run.json and an
-index.html that links everything and shows the figures.
+index.html that opens with what to ship (decision.py), then the comparison with an earlier run when asked for,
+and the evidence: tables, figures, notebooks, data and environment.
 
 Written after every notebook, so a run that stops half-way still leaves a readable partial report.
 """
@@ -14,7 +15,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from .coldstart import MB
 from .executor import cpu_count
 from .paths import RunDir
 
@@ -23,11 +23,16 @@ PACKAGES = {"pillow": "pillow", "pyvips": "pyvips", "pyvips-binary": "pyvips-bin
             "scikit-image": "skimage", "pandas": "pandas", "papermill": "papermill", "nbconvert": "nbconvert",
             "dask": "dask"}
 SUMMARY_TITLE = "# Benchmark summary"  # index.html shows summary.md under its own heading
-# index.html marks every <img> once the page has loaded, so a headless browser's DOM dump tells which loaded.
-IMG_CHECK = """<script>
+COMPARE_TABLE = "compare"  # data/compare.parquet + .csv: the deltas against an earlier run (--compare)
+# index.html marks every <img> (decoded?) and every in-page link (does its target exist?) once the page has
+# loaded, so a headless browser's DOM dump tells which images loaded and which links resolve.
+PAGE_CHECK = """<script>
 window.addEventListener("load", () => {
   for (const img of document.images) img.dataset.loaded = String(img.complete && img.naturalWidth > 0);
-  document.body.dataset.imagesChecked = "true";
+  for (const a of document.querySelectorAll("a[href^='#']")) {
+    a.dataset.resolves = String(document.getElementById(decodeURIComponent(a.hash.slice(1))) !== null);
+  }
+  document.body.dataset.pageChecked = "true";
 });
 </script>"""
 STYLE = """<style>
@@ -36,6 +41,8 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; } td, th { border: 1px 
 th { background: #f4f4f4; text-align: left; } .failed { color: #b00; font-weight: bold; } .ok { color: #070; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; } pre { background: #f6f6f6;
 padding: .6rem; overflow-x: auto; } .summary { border-left: 4px solid #ddd; padding-left: 1rem; }
+#decision { border: 2px solid #070; padding: 0 1rem .5rem; } caption { text-align: left; font-weight: bold; }
+.better { color: #070; } .worse { color: #b00; }
 </style>"""
 
 
@@ -111,34 +118,13 @@ def git_state(root: Path | None = None) -> dict | None:
 
 
 def key_numbers(run: RunDir) -> list[str]:
-    """Headline numbers read back from the tables the notebooks wrote (those that exist); the details are in
-    each notebook's own section."""
-    lines = []
-    if run.has_table("speed"):
-        speed = run.read_table("speed")
-        for backend, group in speed.groupby("backend", sort=False):
-            at = group.groupby("threads")["latency_ms_median"].median()
-            lines.append(f"{backend}: median transform " + ", ".join(f"{ms:.0f} ms at {t} thread(s)" for t, ms in
-                                                                     at.items()) + f" ({len(group) // len(at)} cases)")
-    if run.has_table("throughput"):
-        mix = run.read_table("throughput").query("format == 'all'")
-        lines.append(f"throughput with {mix['workers'].max()} processes: "
-                     + ", ".join(f"{r.backend} {r.images_per_s:.1f} transforms/s" for r in mix.itertuples()))
-    if run.has_table("rss"):
-        rss = run.read_table("rss").groupby("backend", sort=False)["rss_peak_mb"].max()
-        lines.append("peak RSS of one transform: " + ", ".join(f"{b} {mb:.0f} MB" for b, mb in rss.items()))
-    if run.has_table("cold_start"):
-        cold = run.read_table("cold_start").set_index(["target", "phase"])["ms_median"]
-        picks = {("import vips", "import"): "import vips", ("import pillow", "import"): "import pillow",
-                 ("artifact origin-response", "import"): "origin-response zip: handler import",
-                 ("artifact origin-response", "first request"): "first request"}
-        found = [f"{label} {cold[key]:.0f} ms" for key, label in picks.items() if key in cold]
-        if found:
-            lines.append("cold start (medians): " + ", ".join(found))
-    if run.has_table("artifacts"):
-        sizes = run.read_table("artifacts")
-        lines.append("zips: " + ", ".join(f"{r.artifact} {r.bytes / MB:.2f} MB of {r.limit_bytes / MB:.0f} MB"
-                                          for r in sizes.itertuples()))
+    """The run's headline numbers (headline.py), one line per measure; the details are in each notebook's own
+    section."""
+    from .headline import format_value, headline_numbers
+
+    numbers = headline_numbers(run)
+    lines = [f"{measure}: " + ", ".join(f"{r.subject} {format_value(r.value, r.unit)}" for r in group.itertuples())
+             for measure, group in numbers.groupby("measure", sort=False)]
     config = run.path / "variants.toml"
     if config.is_file():
         import tomllib
@@ -170,24 +156,30 @@ def write_run_json(run: RunDir, info: dict) -> Path:
     return path
 
 
+def write_comparison(run: RunDir, earlier: RunDir) -> Path:
+    """data/compare.parquet + .csv: this run's headline numbers beside the earlier run's (headline.compare_runs)."""
+    from .headline import compare_runs
+
+    return run.write_table(compare_runs(run, earlier), COMPARE_TABLE)
+
+
 def write_index(run: RunDir, info: dict) -> Path:
-    """index.html: status, notebooks (HTML + executed .ipynb), summary, every figure inline, data and config."""
+    """index.html: what to ship first, then the comparison with an earlier run, the run's status and notebooks,
+    the summary, the evidence behind the decision, every figure inline, data, config and environment."""
+    from .decision import decision_html, evidence_html, figure_anchor
+
     root = run.path
     e = html.escape
     out = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
-           f"<title>resizer bench {e(info['run_id'])}</title>", STYLE, IMG_CHECK, "</head><body>",
+           f"<title>resizer bench {e(info['run_id'])}</title>", STYLE, PAGE_CHECK, "</head><body>",
            f"<h1>resizer bench <code>{e(info['run_id'])}</code></h1>"]
-    status = info["status"]
-    if status == "ok":
-        out.append(f"<p class='ok'>Completed in {info['wall_seconds']:.0f} s.</p>")
-    elif status == "running":
-        out.append(f"<p>Running for {info['wall_seconds']:.0f} s so far; reload to follow.</p>")
-    else:
-        failed = info.get("failed_notebook")
-        where = f" in notebook <a href='{e(_html_of(failed))}'>{e(failed)}</a>" if failed else ""
-        out.append(f"<p class='failed'>Run {e(status)}{where}: {e(info.get('error') or '')}</p>")
+    status = _status_html(info)
+    out.append(decision_html(run, status))
+    if info.get("compared_with") and run.has_table(COMPARE_TABLE):
+        out.append(_comparison_html(run, info["compared_with"]))
 
-    out.append("<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>wall s</th><th>files</th></tr>")
+    out.append(f"<h2>Run</h2>{status}")
+    out.append("<table><tr><th>notebook</th><th>status</th><th>wall s</th><th>files</th></tr>")
     for nb in info["notebooks"]:
         links = " · ".join(f"<a href='{e(nb[k])}'>{k}</a>" for k in ("html", "notebook") if nb.get(k))
         seconds = f"{nb['seconds']:.1f}" if nb.get("seconds") is not None else ""
@@ -200,12 +192,15 @@ def write_index(run: RunDir, info: dict) -> Path:
         text = summary.read_text(encoding="utf-8").removeprefix(SUMMARY_TITLE + "\n")
         out.append(f"<h2>Summary</h2><div class='summary'>{_markdown(text)}</div>")
 
+    out.append(evidence_html(run))
+
     figures = _files(root, "figures", ".png")
     if figures:
         out.append("<h2>Figures</h2>")
         for fig in figures:
-            out.append(f"<figure><img src='{e(fig)}' alt='{e(Path(fig).stem)}'>"
-                       f"<figcaption>{e(Path(fig).stem)}</figcaption></figure>")
+            stem = Path(fig).stem
+            out.append(f"<figure id='{e(figure_anchor(stem))}'><img src='{e(fig)}' alt='{e(stem)}'>"
+                       f"<figcaption>{e(stem)}</figcaption></figure>")
 
     tables = _files(root, "data", ".parquet")
     if tables:
@@ -218,7 +213,7 @@ def write_index(run: RunDir, info: dict) -> Path:
 
     config = root / "variants.toml"
     if config.is_file():
-        out.append("<h2>Chosen config</h2><p><a href='variants.toml'>variants.toml</a> "
+        out.append("<h2 id='config'>Chosen config</h2><p><a href='variants.toml'>variants.toml</a> "
                    "(build with <code>resizer build --config variants.toml</code>)</p>"
                    f"<pre>{e(config.read_text(encoding='utf-8'))}</pre>")
     out.append("<h2>Parameters and environment</h2><p><a href='run.json'>run.json</a>: versions, CPU, parameters, "
@@ -228,6 +223,44 @@ def write_index(run: RunDir, info: dict) -> Path:
     path = root / "index.html"
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path
+
+
+def _status_html(info: dict) -> str:
+    e = html.escape
+    status = info["status"]
+    if status == "ok":
+        return f"<p class='ok'>Completed in {info['wall_seconds']:.0f} s.</p>"
+    if status == "running":
+        return f"<p>Running for {info['wall_seconds']:.0f} s so far; reload to follow.</p>"
+    failed = info.get("failed_notebook")
+    where = f" in notebook <a href='{e(_html_of(failed))}'>{e(failed)}</a>" if failed else ""
+    return f"<p class='failed'>Run {e(status)}{where}: {e(info.get('error') or '')}</p>"
+
+
+def _comparison_html(run: RunDir, earlier: dict) -> str:
+    """The compare table: this run's headline numbers beside the earlier run's, the better/worse verdict
+    coloured."""
+    import pandas as pd
+
+    from .headline import format_delta, format_value
+
+    e = html.escape
+    table = run.read_table(COMPARE_TABLE)
+    counts = table.verdict.value_counts()
+    index = Path(os.path.relpath(Path(earlier["path"]) / "index.html", run.path)).as_posix()
+    out = [f"<section id='compare'><h2>Against run <a href='{e(index)}'><code>{e(earlier['run_id'])}</code></a></h2>",
+           f"<p>{counts.get('better', 0)} numbers better, {counts.get('worse', 0)} worse, {counts.get('same', 0)} "
+           f"the same (<a href='data/{COMPARE_TABLE}.csv'>csv</a>). Speed and cold-start numbers are medians of "
+           "few runs on a shared machine: small differences are noise.</p>",
+           "<table><tr><th>measure</th><th>subject</th><th>earlier</th><th>this run</th><th>delta</th>"
+           "<th>change</th><th>verdict</th></tr>"]
+    for r in table.itertuples():
+        change = "" if pd.isna(r.change) else f"{100 * r.change:+.0f}%"
+        out.append(f"<tr><td>{e(r.measure)}</td><td>{e(r.subject)}</td><td>{format_value(r.earlier, r.unit)}</td>"
+                   f"<td>{format_value(r.this, r.unit)}</td><td>{format_delta(r.delta, r.unit)}</td>"
+                   f"<td>{change}</td><td class='{e(r.verdict)}'>{e(r.verdict)}</td></tr>")
+    out.append("</table></section>")
+    return "\n".join(out)
 
 
 def _html_of(notebook: str) -> str:

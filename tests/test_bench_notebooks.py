@@ -56,3 +56,7 @@ def test_choose_notebook_writes_a_config_that_loads(run_dir):
     assert run_dir.has_table("savings") and run_dir.has_table("cost")
     assert (run_dir.path / "figures" / "savings.png").is_file()
     assert "Backend: **vips**" in (run_dir.path / "summary" / "choose.md").read_text()
+    backend = run_dir.read_table("backend").set_index("backend")
+    assert backend.transform_ms.round(6).to_dict() == {"vips": 30.0, "pillow": 45.0}  # the fixture speed table
+    assert backend.attrs["note"].startswith("vips: expected miss")
+    assert (run_dir.path / "variants.input.toml").read_text() == (repo_root() / "resizer" / "variants.toml").read_text()

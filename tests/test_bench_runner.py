@@ -1,5 +1,6 @@
-"""`resizer bench`: the runner executes the real notebooks on a tiny dataset and leaves a complete report folder;
-a failing notebook stops the run with a partial report and a non-zero exit."""
+"""`resizer bench`: the runner executes the real notebooks on a tiny dataset and leaves a complete report folder
+that opens with the decision; `--compare` sets a second run's numbers beside the first's; a failing notebook
+stops the run with a partial report and a non-zero exit."""
 
 import argparse
 import json
@@ -96,16 +97,27 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path, tiny_datase
     assert not any(tmp_path.iterdir())
 
 
-def test_quick_bench_writes_the_whole_report(tmp_path, tiny_dataset, tiny_config):
+def tiny_params(tiny_config: Path, **extra) -> dict:
+    """Parameters for a quick run of every present notebook on the tiny dataset (only the declared ones)."""
     params = {"config": str(tiny_config), "formats": ["jpeg", "webp"], "n": 2, "unzip_runs": 1,
-              "request_variant": "md"}
+              "request_variant": "md", **extra}
     declared = {p for n in PRESENT for p in papermill.inspect_notebook(str(ROOT / "notebooks" / f"{n}.ipynb"))}
-    params = {k: v for k, v in params.items() if k in declared}
-    run = bench.run_bench(str(tiny_dataset), quick=True, out=tmp_path, params=params, notebooks=PRESENT,
-                          run_id="run", progress=False)
-    folder = tmp_path / "run"
-    assert run.run_dir == folder
+    return {k: v for k, v in params.items() if k in declared}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_dataset, tiny_config) -> Path:
+    """The folder of a quick run of every notebook on the tiny dataset (run id "run")."""
+    out = tmp_path_factory.mktemp("reports")
+    run = bench.run_bench(str(tiny_dataset), quick=True, out=out, params=tiny_params(tiny_config),
+                          notebooks=PRESENT, run_id="run", progress=False)
+    assert run.run_dir == out / "run"
     assert run.ok, [(nb.name, nb.error) for nb in run.notebooks]
+    return run.run_dir
+
+
+def test_quick_bench_writes_the_whole_report(tiny_run, tiny_dataset, tiny_config):
+    folder = tiny_run
 
     for name in PRESENT:
         executed = nbformat.read(folder / "notebooks" / f"{name}.ipynb", as_version=4)
@@ -177,6 +189,89 @@ def test_quick_bench_writes_the_whole_report(tmp_path, tiny_dataset, tiny_config
     if "choose" in PRESENT:
         assert info["config"] == "variants.toml"
         load_config(folder / "variants.toml")
+        assert (folder / "variants.input.toml").read_text(encoding="utf-8") == tiny_config.read_text(encoding="utf-8")
+        assert pd.read_parquet(folder / "data" / "backend.parquet").attrs["note"]
+
+
+def test_the_report_opens_with_the_decision_and_its_links_reach_the_page(tiny_run):
+    index = (tiny_run / "index.html").read_text(encoding="utf-8")
+    decision = re.search(r"<body>\s*<h1>.*?</h1>\s*(<section id='decision'>.*?</section>)", index, re.S)
+    assert decision, "the decision section is not the first thing after the title"
+    anchors = set(re.findall(r"href='#([^']+)'", decision.group(1)))
+    assert {"config", "table-savings", "table-choose", "table-backend", "table-cold_start"} <= anchors
+    ids = set(re.findall(r"\bid='([^']+)'", index))
+    assert anchors <= ids, anchors - ids
+    savings = pd.read_parquet(tiny_run / "data" / "savings.parquet")
+    for r in savings.itertuples():
+        assert f">{100 * r.saving_median:.0f}%</a>" in decision.group(1)
+
+
+def test_compare_sets_a_second_run_beside_the_first(tiny_run, tiny_dataset, tiny_config, tmp_path):
+    """A second run with a different quality grid: the compare table holds both runs' own numbers and their
+    differences."""
+    params = tiny_params(tiny_config, qualities={"jpeg": [60, 90], "webp": [60, 90]})
+    argv = ["bench", "--dataset", str(tiny_dataset), "--quick", "--out", str(tmp_path), "--compare", str(tiny_run)]
+    for name, value in params.items():
+        argv += ["-p", name, json.dumps(value) if not isinstance(value, str) else value]
+    assert _cli(argv) == 0
+    (folder,) = tmp_path.iterdir()
+    compare = pd.read_csv(folder / "data" / "compare.csv").set_index(["measure", "subject"])
+    assert (folder / "data" / "compare.parquet").is_file()
+
+    def side_by_side(measure: str, subject: str, earlier: float, this: float) -> None:
+        row = compare.loc[(measure, subject)]
+        assert row.earlier == pytest.approx(earlier) and row.this == pytest.approx(this)
+        assert row.delta == pytest.approx(this - earlier)
+
+    def table(run: Path, name: str) -> pd.DataFrame:
+        return pd.read_parquet(run / "data" / f"{name}.parquet")
+
+    earlier_savings = table(tiny_run, "savings").set_index("variant")
+    this_savings = table(folder, "savings").set_index("variant")
+    assert set(this_savings.index) == set(earlier_savings.index) == {"sm", "md"}
+    for variant in this_savings.index:
+        side_by_side("saving per image, median", variant, earlier_savings.saving_median[variant],
+                     this_savings.saving_median[variant])
+        side_by_side("quality p10, chosen config", variant, earlier_savings.p10_new[variant],
+                     this_savings.p10_new[variant])
+        side_by_side("bytes per image, chosen config", variant, earlier_savings.bytes_new[variant],
+                     this_savings.bytes_new[variant])
+    assert (this_savings.chosen != earlier_savings.chosen).any()  # the grids differ, so the choices do
+    for backend in ("vips", "pillow"):
+        speeds = [table(run, "speed") for run in (tiny_run, folder)]
+        latency = [s[(s.backend == backend) & (s.threads == 1)].latency_ms_median.median() for s in speeds]
+        side_by_side("transform latency, median over cases", f"{backend} at 1 thread(s)", *latency)
+        cold = [table(run, "cold_start").set_index(["target", "phase"]).ms_median[(f"import {backend}", "import")]
+                for run in (tiny_run, folder)]
+        side_by_side("cold start, median", f"import {backend}", *cold)
+        row = compare.loc[("cold start, median", f"import {backend}")]
+        assert row.verdict == ("better" if row.delta < 0 else "worse" if row.delta > 0 else "same")
+
+    info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert info["compared_with"] == {"path": str(tiny_run), "run_id": "run"}
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    assert index.index("<section id='decision'>") < index.index("<section id='compare'>")
+    assert "href='data/compare.csv'" in index and "<code>run</code>" in index
+
+
+@pytest.mark.parametrize("earlier, message", [("missing", "no such run folder"),
+                                              ("empty", "not a resizer bench run folder (no run.json)"),
+                                              ("garbled", "run.json is not a resizer bench run record"),
+                                              ("tableless", "the run has none of the tables compared")])
+def test_compare_refuses_an_unusable_run_folder_before_running(tmp_path, tiny_dataset, capsys, earlier, message):
+    folder = tmp_path / earlier
+    if earlier != "missing":
+        folder.mkdir()
+    if earlier == "garbled":
+        (folder / "run.json").write_text("{not json", encoding="utf-8")
+    if earlier == "tableless":
+        (folder / "run.json").write_text(json.dumps({"run_id": "x"}), encoding="utf-8")
+    out = tmp_path / "reports"
+    code = _cli(["bench", "--dataset", str(tiny_dataset), "--quick", "--out", str(out), "--notebooks", "choose",
+                 "--compare", str(folder)])
+    assert code == 2
+    assert f"--compare {folder}: {message}" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_failing_notebook_stops_the_run_with_a_partial_report(tmp_path, tiny_dataset, capsys):

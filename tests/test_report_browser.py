@@ -1,5 +1,6 @@
-"""The report's index.html, opened in headless Chromium over HTTP, shows every figure (each <img> decoded with a
-natural width > 0); a figure file that is missing is caught by the same check."""
+"""The report's index.html, opened in headless Chromium over HTTP: it opens with the decision (what to ship), whose
+in-page links all reach an element of the page, and it shows every figure (each <img> decoded with a natural
+width > 0); a figure file that is missing, or a link target that is, is caught by the same checks."""
 
 import functools
 import http.server
@@ -35,9 +36,47 @@ def _chromium() -> str:
     pytest.skip("chromium is not installed (apt-get install chromium)")
 
 
+INPUT_CONFIG = """
+backend = "vips"
+[encoders.webp]
+quality = 80
+[variants.sm]
+size = 100
+formats = ["avif", "webp"]
+[variants.lg]
+size = 700
+formats = ["avif", "webp"]
+"""
+CHOSEN_CONFIG = INPUT_CONFIG.replace('backend = "vips"', 'backend = "pillow"').replace(
+    'size = 100\nformats = ["avif", "webp"]', 'size = 100\nformats = ["webp", "avif"]\n[variants.sm.encoders.webp]\n'
+    'quality = 65')
+
+
+def write_choose_outputs(run: RunDir) -> None:
+    """What the choose notebook leaves in a run folder, in its tables' schemas: sm tuned, lg kept."""
+    (run.path / "variants.input.toml").write_text(INPUT_CONFIG, encoding="utf-8")
+    (run.path / "variants.toml").write_text(CHOSEN_CONFIG, encoding="utf-8")
+    run.write_table(pd.DataFrame([dict(variant="sm", chosen="webp q65", n=4, baseline="jpeg", bytes_base=4096.0,
+                                       bytes_new=1024.0, saving_median=0.75, saving_q25=0.7, saving_q75=0.8,
+                                       p10_base=78.0, p10_new=71.5)]), "savings")
+    run.write_table(pd.DataFrame([
+        dict(variant="sm", images=4, changed=True, ladder="webp > avif", note="chosen", format="webp", quality=65,
+             p=71.5, reached=True),
+        dict(variant="lg", images=1, changed=False, ladder="avif > webp", note="kept: 1 image(s) larger than 700 px",
+             format=None, quality=None, p=None, reached=None)]), "choose")
+    backend = pd.DataFrame({"backend": ["vips", "pillow"], "transform_ms": [30.0, 20.0], "import_ms": [90.0, 60.0],
+                            "expected_miss_ms": [31.8, 21.2]})
+    backend.attrs["note"] = "pillow: expected miss 21 ms vs 32 ms (vips)"
+    run.write_table(backend, "backend")
+    run.write_table(pd.DataFrame([dict(target=f"import {b}", backend=b, phase="import", n=3, ms_median=ms)
+                                  for b, ms in (("vips", 90.0), ("pillow", 60.0))]), "cold_start")
+    run.write_table(pd.DataFrame({"config": ["original product", "chosen config"], "total": [12.5, 9.25]}), "cost")
+
+
 @pytest.fixture
 def report_dir(tmp_path) -> Path:
-    """A report folder written by report.py around real figures (a photo and a plot) and a table."""
+    """A report folder written by report.py around real figures (a photo and two plots), the choose notebook's
+    outputs and a table."""
     run = RunDir(tmp_path / "report")
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.imshow(skimage.data.coffee())
@@ -45,8 +84,12 @@ def report_dir(tmp_path) -> Path:
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.plot([1, 2, 3], [30, 10, 20])
     run.save_figure(fig, "plot")
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.bar([0, 1], [4, 1])
+    run.save_figure(fig, "savings")
     plt.close("all")
     run.write_table(pd.DataFrame({"backend": ["vips"], "threads": [1], "latency_ms_median": [12.0]}), "example")
+    write_choose_outputs(run)
     run.write_summary("speed", "## Speed\n\n| a | b |\n|---|---|\n| 1 | 2 |")
     info = {"run_id": "browser-test", "status": "ok", "wall_seconds": 1.0, "notebooks": [
         {"name": "speed", "status": "ok", "seconds": 1.0, "html": None, "notebook": None}]}
@@ -75,7 +118,7 @@ def _dom(folder: Path, tmp_path: Path) -> str:
 
 def _images(dom: str) -> dict[str, str]:
     """src -> data-loaded of every <img> in the dumped DOM."""
-    assert 'data-images-checked="true"' in dom, "the page's load handler did not run"
+    assert 'data-page-checked="true"' in dom, "the page's load handler did not run"
     images = {}
     for tag in re.findall(r"<img\b[^>]*>", dom):
         src = re.search(r'src="([^"]+)"', tag).group(1)
@@ -83,12 +126,51 @@ def _images(dom: str) -> dict[str, str]:
     return images
 
 
+def _decision(dom: str) -> str:
+    """The decision section of the dumped DOM; it must come right after the page's title."""
+    assert 'data-page-checked="true"' in dom, "the page's load handler did not run"
+    body = re.search(r"<body[^>]*>\s*<h1>.*?</h1>\s*(<section id=\"decision\">.*?</section>)", dom, re.S)
+    assert body, "the decision section is not the first thing after the title"
+    return body.group(1)
+
+
+def _in_page_links(html: str) -> dict[str, str]:
+    """href -> data-resolves of every in-page link."""
+    links = {}
+    for tag in re.findall(r"<a\b[^>]*href=\"#[^\"]*\"[^>]*>", html):
+        links.setdefault(re.search(r'href="([^"]+)"', tag).group(1), set()).add(
+            re.search(r'data-resolves="([^"]+)"', tag).group(1))
+    return {href: ",".join(sorted(values)) for href, values in links.items()}
+
+
 def test_index_shows_every_figure(report_dir, tmp_path):
     images = _images(_dom(report_dir, tmp_path))
-    assert images == {"figures/photo.png": "true", "figures/plot.png": "true"}
+    assert images == {"figures/photo.png": "true", "figures/plot.png": "true", "figures/savings.png": "true"}
 
 
 def test_a_missing_figure_is_detected(report_dir, tmp_path):
     (report_dir / "figures" / "plot.png").unlink()
     images = _images(_dom(report_dir, tmp_path))
-    assert images == {"figures/photo.png": "true", "figures/plot.png": "false"}
+    assert images == {"figures/photo.png": "true", "figures/plot.png": "false", "figures/savings.png": "true"}
+
+
+def test_the_decision_comes_first_and_its_links_resolve(report_dir, tmp_path):
+    decision = _decision(_dom(report_dir, tmp_path))
+    assert _in_page_links(decision) == {f"#{anchor}": "true" for anchor in (
+        "config", "table-choose", "table-backend", "table-savings", "figure-savings", "table-cold_start",
+        "table-cost")}
+    text = re.sub(r"<[^>]+>", "", decision)
+    assert "variants.sm.formats" in text and "avif &gt; webp" in text and "webp &gt; avif" in text
+    assert "variants.sm.encoders.webp.quality" in text and "backend" in text and "pillow" in text
+    assert "4.0 KiB → 1.0 KiB" in text and "75% [70%, 80%]" in text and "78.0 → 71.5" in text
+    assert "kept: 1 image(s) larger than 700 px" in text
+    assert "pillow: expected miss 21 ms vs 32 ms (vips)" in text
+    assert "import pillow 60 ms" in text and "import vips" not in text  # the chosen backend's cold start
+    assert "$12.50" in text and "$9.25" in text
+
+
+def test_a_link_without_its_target_is_detected(report_dir, tmp_path):
+    index = report_dir / "index.html"
+    index.write_text(index.read_text(encoding="utf-8").replace("id='table-cost'", "id='renamed'"), encoding="utf-8")
+    links = _in_page_links(_decision(_dom(report_dir, tmp_path)))
+    assert links["#table-cost"] == "false" and links["#table-savings"] == "true"

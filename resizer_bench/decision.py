@@ -1,0 +1,177 @@
+"""The top of index.html: what to ship, read from the run folder the choose notebook completed (variants.toml
+against variants.input.toml, and the savings, choose, backend, cold_start and cost tables).
+
+Every number links to the table it comes from, shown further down the page by `evidence_html`, so a reader can
+check it without leaving the report.
+"""
+
+import html
+from dataclasses import asdict
+
+import pandas as pd
+
+from resizer.config import parse_config
+
+from .headline import COLD_START_PICKS, format_value
+from .paths import RunDir
+
+CHOSEN_CONFIG = "variants.toml"
+INPUT_CONFIG = "variants.input.toml"
+# The tables the decision links to, in the order the evidence shows them.
+EVIDENCE_TABLES = ("savings", "choose", "backend", "cold_start", "cost")
+
+
+def table_anchor(name: str) -> str:
+    return f"table-{name}"
+
+
+def figure_anchor(stem: str) -> str:
+    return f"figure-{stem}"
+
+
+def effective_settings(config_text: str) -> dict[str, object]:
+    """Every setting of a config as the handlers see it (global encoder defaults merged into each variant),
+    keyed by a dotted path, so two configs compare setting by setting whatever their TOML layout."""
+    config = parse_config(config_text)
+    settings = {"backend": config.backend, "derived_prefix": config.derived_prefix, "bucket": config.bucket,
+                "region": config.region}
+    settings.update({f"limits.{k}": v for k, v in asdict(config.limits).items()})
+    for name, variant in config.variants.items():
+        settings[f"variants.{name}.size"] = variant.size
+        settings[f"variants.{name}.formats"] = list(variant.formats)
+        for fmt, encoder in variant.encoders.items():
+            settings.update({f"variants.{name}.encoders.{fmt}.{k}": v for k, v in asdict(encoder).items()
+                             if v is not None})
+    return settings
+
+
+def config_changes(input_text: str, chosen_text: str) -> pd.DataFrame:
+    """The settings whose effective value differs between the input and the chosen config (None: not set)."""
+    before, after = effective_settings(input_text), effective_settings(chosen_text)
+    keys = list(before) + [k for k in after if k not in before]
+    rows = [dict(setting=k, input=before.get(k), chosen=after.get(k)) for k in keys if before.get(k) != after.get(k)]
+    return pd.DataFrame(rows, columns=["setting", "input", "chosen"])
+
+
+def decision_html(run: RunDir, status_html: str) -> str:
+    """The "What to ship" section; without a chosen config it says so and shows the run's status."""
+    e = html.escape
+    out = ["<section id='decision'>", "<h2>What to ship</h2>"]
+    chosen_path = run.path / CHOSEN_CONFIG
+    if not chosen_path.is_file():
+        out += [f"<p>Nothing to ship yet: the choose notebook has not written {CHOSEN_CONFIG}.</p>", status_html,
+                "</section>"]
+        return "\n".join(out)
+
+    def link(text: str, table: str) -> str:
+        """`text` linking to the evidence table `table` when the run has it."""
+        return f"<a href='#{table_anchor(table)}'>{text}</a>" if run.has_table(table) else text
+
+    chosen_text = chosen_path.read_text(encoding="utf-8")
+    chosen = parse_config(chosen_text)
+    out.append(f"<p>Ship <a href='{CHOSEN_CONFIG}'>{CHOSEN_CONFIG}</a>: <code>resizer build --config "
+               f"{CHOSEN_CONFIG} --bucket NAME</code> (the full file: <a href='#config'>below</a>).</p>")
+
+    input_path = run.path / INPUT_CONFIG
+    if input_path.is_file():
+        changes = config_changes(input_path.read_text(encoding="utf-8"), chosen_text)
+        if changes.empty:
+            out.append(f"<p>No setting differs from the input config (<a href='{INPUT_CONFIG}'>{INPUT_CONFIG}</a>)."
+                       "</p>")
+        else:
+            out.append(f"<table id='config-changes'><caption>Changed against the input config "
+                       f"(<a href='{INPUT_CONFIG}'>{INPUT_CONFIG}</a>)</caption>"
+                       "<tr><th>setting</th><th>input</th><th>chosen</th></tr>")
+            for r in changes.itertuples():
+                evidence = "backend" if r.setting == "backend" else "choose"
+                out.append(f"<tr><td><code>{e(r.setting)}</code></td><td>{e(_setting(r.input))}</td>"
+                           f"<td>{link(e(_setting(r.chosen)), evidence)}</td></tr>")
+            out.append("</table>")
+
+    out.append(_variants_html(run, chosen, link))
+
+    if run.has_table("backend"):
+        note = run.read_table("backend").attrs.get("note", "")
+        out.append(f"<p>Backend <b>{e(chosen.backend)}</b>: {link(e(note), 'backend')}.</p>")
+    else:
+        out.append(f"<p>Backend <b>{e(chosen.backend)}</b>.</p>")
+
+    if run.has_table("cold_start"):
+        cold = run.read_table("cold_start").set_index(["target", "phase"]).ms_median
+        picks = [(label, cold[key]) for key, label in COLD_START_PICKS.items()
+                 if key in cold and (not key[0].startswith("import ") or key[0] == f"import {chosen.backend}")]
+        if picks:
+            out.append("<p>Cold start (medians): " + ", ".join(
+                f"{e(label)} {link(format_value(ms, 'ms'), 'cold_start')}" for label, ms in picks) + ".</p>")
+
+    if run.has_table("cost"):
+        total = run.read_table("cost").set_index("config").total
+        out.append("<p>Monthly cost for the traffic profile: original product "
+                   f"{link(format_value(total['original product'], 'USD'), 'cost')}, chosen config "
+                   f"{link(format_value(total['chosen config'], 'USD'), 'cost')}.</p>")
+    else:
+        out.append("<p>Monthly cost: not computed (no tuned variant, or the speed table lacks its cases; see the "
+                   "choose notebook).</p>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _variants_html(run: RunDir, chosen, link) -> str:
+    """Per variant: what it ships, bytes against the original product, the saving and the quality reached."""
+    e = html.escape
+    savings = run.read_table("savings").set_index("variant") if run.has_table("savings") else pd.DataFrame()
+    decisions = run.read_table("choose") if run.has_table("choose") else pd.DataFrame()
+    figure = (f" (<a href='#{figure_anchor('savings')}'>figure</a>)"
+              if (run.path / "figures" / "savings.png").is_file() else "")
+    rows = ["<table id='per-variant'><caption>Per variant, against the original product (the original's format "
+            f"at q80){figure}</caption><tr><th>variant</th><th>ships</th><th>bytes per image (mean): original "
+            "product &rarr; chosen</th><th>saving per image: median [IQR]</th><th>quality p10 (SSIMULACRA2): "
+            "original product &rarr; chosen</th><th>target reached</th></tr>"]
+    for name, variant in chosen.variants.items():
+        ladder = " > ".join(variant.formats)
+        if name not in savings.index:
+            kept = decisions[decisions.variant == name].note if len(decisions) else pd.Series(dtype=str)
+            why = kept.iloc[0] if len(kept) else "not tuned"
+            rows.append(f"<tr><td>{e(name)}</td><td>{e(ladder)}</td><td colspan='4'>{link(e(why), 'choose')}</td>"
+                        "</tr>")
+            continue
+        s = savings.loc[name]
+        shipped = decisions[(decisions.variant == name) & (decisions.format == variant.formats[0])]
+        reached = ("yes" if shipped.reached.iloc[0] else "no") if len(shipped) else "-"
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>{link(e(s.chosen), 'choose')} (ladder {e(ladder)})</td>"
+            f"<td>{link(format_value(s.bytes_base, 'bytes'), 'savings')} &rarr; "
+            f"{link(format_value(s.bytes_new, 'bytes'), 'savings')}</td>"
+            f"<td>{link(format_value(s.saving_median, 'share'), 'savings')} "
+            f"[{format_value(s.saving_q25, 'share')}, {format_value(s.saving_q75, 'share')}] (n={s.n})</td>"
+            f"<td>{link(format_value(s.p10_base, 'SSIMULACRA2'), 'savings')} &rarr; "
+            f"{link(format_value(s.p10_new, 'SSIMULACRA2'), 'savings')}</td>"
+            f"<td>{link(reached, 'choose')}</td></tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _setting(value) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, list):
+        return " > ".join(map(str, value))
+    return str(value)
+
+
+def evidence_html(run: RunDir) -> str:
+    """The tables the decision links to, each under its anchor, with links to its files."""
+    present = [name for name in EVIDENCE_TABLES if run.has_table(name)]
+    if not present:
+        return ""
+    out = ["<h2>Evidence behind the decision</h2>"]
+    for name in present:
+        frame = run.read_table(name)
+        out.append(f"<section id='{table_anchor(name)}'><h3>{html.escape(name)} "
+                   f"<small>(<a href='data/{name}.csv'>csv</a> · <a href='data/{name}.parquet'>parquet</a>)</small>"
+                   f"</h3>{frame.to_html(index=False, border=0, na_rep='', float_format=_float)}</section>")
+    return "\n".join(out)
+
+
+def _float(x: float) -> str:
+    return f"{x:.4g}"

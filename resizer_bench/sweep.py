@@ -1,0 +1,196 @@
+"""The quality sweep: image x variant x backend x format x quality -> bytes, bits per pixel, SSIM, SSIMULACRA2.
+
+One task per (image, backend): the original is decoded once by the pipeline (`render_variants`) and every
+variant x format x quality is cut from it; every output is scored against the shared reference
+(`metrics.reference`: Pillow LANCZOS from the full-resolution source to the output's exact size).
+Also the sweep's grid for notebooks/quality.ipynb (`sweep_grid`). The small-image study behind the score is in
+`study.py`, the tables and figures drawn from the sweep in `analysis.py`.
+"""
+
+import functools
+import io
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from resizer.config import BACKENDS, parse_config
+from resizer.formats import sniff
+from resizer.negotiate import FALLBACK
+from resizer.pipeline import render_variants
+
+from . import metrics
+from .datasets import Dataset
+from .executor import run_tasks
+
+LOSSY = ("jpeg", "webp", "avif")
+# Each grid holds the shipped default (jpeg/webp 80, avif 60) so the chooser can always fall back to it.
+QUALITIES = {"jpeg": (50, 65, 75, 80, 90), "webp": (50, 65, 75, 80, 90), "avif": (40, 50, 60, 70, 80)}
+QUICK_QUALITIES = {"jpeg": (70, 85), "webp": (70, 85), "avif": (50, 65)}
+QUICK_VARIANTS = ("sm", "md")
+QUICK_IMAGES = 3
+BASELINE_QUALITY = 80  # the original product: the original's format at quality 80 (PNG stays lossless)
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """Everything one worker needs (picklable; the config travels as its TOML text)."""
+
+    path: str
+    file: str
+    backend: str
+    config_text: str
+    variants: tuple[str, ...]  # only variants whose box this image is larger than
+    qualities: tuple[tuple[str, tuple[int, ...]], ...]  # format -> qualities, in order
+
+
+def with_quality(variant, fmt: str, quality: int | None):
+    """`variant` with `fmt`'s encoder quality replaced (None keeps it)."""
+    if quality is None:
+        return variant
+    encoders = dict(variant.encoders)
+    encoders[fmt] = encoders[fmt]._replace(quality=quality)
+    return variant._replace(encoders=MappingProxyType(encoders))
+
+
+def baseline_format(data: bytes) -> str:
+    """The original product's output format: the original's own family (negotiate's fallback, from the bytes)."""
+    return FALLBACK.get(sniff(data), "jpeg")
+
+
+def library_versions() -> dict[str, str]:
+    import PIL
+    import pyvips
+    import skimage
+    import ssimulacra2
+
+    return {"pillow": PIL.__version__, "pyvips": pyvips.__version__,
+            "libvips": f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}",
+            "ssimulacra2": ssimulacra2.__version__, "scikit-image": skimage.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def backend_version(backend: str) -> str:
+    v = library_versions()
+    return f"pillow {v['pillow']}" if backend == "pillow" else f"libvips {v['libvips']} (pyvips {v['pyvips']})"
+
+
+def warm_up(backend: str, formats) -> None:
+    """Encode a tiny image once per format and process, and discard it: the first encode in a process pays
+    library setup."""
+    for fmt in sorted(formats):
+        _warm_up_once(backend, fmt)
+
+
+@functools.cache
+def _warm_up_once(backend: str, fmt: str) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(buf, "PNG")
+    variant = parse_config("[variants.w]\nsize = 32\n").variant("w")
+    render_variants(buf.getvalue(), [(variant, fmt)], backend=backend)
+
+
+def requests_for(variant, qualities: dict[str, tuple[int, ...]], base_fmt: str) -> list[tuple]:
+    """(variant with quality, format, quality, is_baseline) for one variant: the grid, plus the baseline (the
+    original's format at quality 80, or lossless PNG) unless the grid already holds it."""
+    grid = [(with_quality(variant, fmt, q), fmt, q, fmt == base_fmt and q == BASELINE_QUALITY)
+            for fmt, qs in qualities.items() for q in qs]
+    if base_fmt == "png":
+        grid.append((variant, "png", None, True))
+    elif not any(is_base for *_, is_base in grid):
+        grid.append((with_quality(variant, base_fmt, BASELINE_QUALITY), base_fmt, BASELINE_QUALITY, True))
+    return grid
+
+
+def sweep_image(task: SweepTask) -> list[dict]:
+    """All rows for one original on one backend (runs in a worker)."""
+    data = Path(task.path).read_bytes()
+    config = parse_config(task.config_text)
+    base_fmt = baseline_format(data)
+    requests = [r for name in task.variants for r in requests_for(config.variant(name), dict(task.qualities),
+                                                                  base_fmt)]
+    warm_up(task.backend, {fmt for _, fmt, _, _ in requests})
+    results = render_variants(data, [(v, f) for v, f, _, _ in requests], backend=task.backend,
+                              limits=config.limits)
+    source = metrics.load_source(data)
+    scorers = {}  # (width, height) -> (reference, SSIMULACRA2 scorer of it)
+    version = backend_version(task.backend)
+    rows = []
+    for (variant, fmt, quality, is_baseline), result in zip(requests, results, strict=True):
+        size = (result.width, result.height)
+        if size not in scorers:
+            ref = metrics.reference(source, *size)
+            scorers[size] = (ref, metrics.Ssimulacra2(ref, pad_scales=True))
+        ref, scorer = scorers[size]
+        dist = metrics.decode_rgb(result.data)
+        rows.append(dict(
+            file=task.file, backend=task.backend, variant=variant.name, box=variant.size, format=fmt,
+            written=result.format, quality=quality, baseline=is_baseline, source_width=source.width,
+            source_height=source.height, width=result.width, height=result.height, bytes=len(result.data),
+            bpp=len(result.data) * 8 / (size[0] * size[1]), ssim=metrics.ssim(ref, dist), s2=scorer(dist),
+            s2_scales=len(scorer.levels), resize_ms=result.timings.get("resize", np.nan),
+            encode_ms=result.timings["encode"], backend_version=version))
+    return rows
+
+
+def coverage(images: pd.DataFrame, config, variants, min_images: int) -> pd.DataFrame:
+    """Per variant: how many images are larger than its box (only those are resized, so only those say
+    anything about the variant's settings) and whether that is enough (`min_images`) to sweep it."""
+    longest = np.maximum(images.width, images.height)
+    rows = [dict(variant=v, box=config.variant(v).size, images=len(images),
+                 larger=int((longest > config.variant(v).size).sum())) for v in variants]
+    table = pd.DataFrame(rows)
+    table["swept"] = table.larger >= max(1, min_images)
+    return table
+
+
+def run_sweep(dataset: Dataset, *, config_text: str, variants, qualities: dict[str, tuple[int, ...]],
+              backends=BACKENDS, min_images: int = 1, calibration: dict | None = None, workers: int = 0,
+              scheduler: str = "") -> pd.DataFrame:
+    """The sweep over image x backend of `dataset`, in parallel; one row per encoded output.
+
+    Only (image, variant) pairs where the image is larger than the box are encoded: a smaller original comes
+    out at its own size, so it measures re-encoding, not the variant, and costs full-size AVIF encodes.
+    Variants with fewer than `min_images` such images are left out (see `coverage`). `s2` is
+    `metrics.quality_score`; `s2_equiv` restates it on the 6-scale scale with `calibration` (scale count ->
+    (a, b); default `metrics.S2_CALIBRATION`), and is what the chooser thresholds.
+    """
+    config = parse_config(config_text)
+    cover = coverage(dataset.images, config, variants, min_images)
+    swept = [(v, config.variant(v).size) for v in cover[cover.swept].variant]
+    qual = tuple((fmt, tuple(qs)) for fmt, qs in qualities.items())
+    images = dataset.images.assign(pixels=dataset.images.width * dataset.images.height)
+    tasks = []
+    for image in images.sort_values("pixels", ascending=False).itertuples():  # biggest first: load balance
+        mine = tuple(v for v, box in swept if max(image.width, image.height) > box)
+        tasks += [SweepTask(str(dataset.path(image.file)), image.file, b, config_text, mine, qual)
+                  for b in backends if mine]
+    rows = [row for rows in run_tasks(sweep_image, tasks, workers=workers, scheduler=scheduler, desc="quality")
+            for row in rows]
+    frame = pd.DataFrame(rows, columns=SWEEP_COLUMNS[:-1]).astype({"quality": "Int64"})
+    frame["s2_equiv"] = metrics.equivalent_score(frame.s2, frame.s2_scales, calibration)
+    frame = frame.sort_values(["variant", "format", "backend", "file", "quality"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame.attrs["versions"] = library_versions()
+    frame.attrs["coverage"] = cover.to_dict(orient="records")
+    return frame
+
+
+SWEEP_COLUMNS = ["file", "backend", "variant", "box", "format", "written", "quality", "baseline", "source_width",
+                 "source_height", "width", "height", "bytes", "bpp", "ssim", "s2", "s2_scales", "resize_ms",
+                 "encode_ms", "backend_version", "s2_equiv"]
+
+
+def sweep_grid(config, *, quick: bool, variants=(), formats=(), qualities=None) -> tuple[list, dict]:
+    """(variants, format -> qualities) for the sweep from the notebook's parameters (empty = defaults)."""
+    variants = list(variants) or [v for v in config.variants if not quick or v in QUICK_VARIANTS]
+    grid = qualities or (QUICK_QUALITIES if quick else QUALITIES)
+    formats = list(formats) or list(grid)
+    unknown = set(formats) - set(LOSSY)
+    if unknown:
+        raise ValueError(f"not swept (lossy formats only; PNG is the lossless baseline): {sorted(unknown)}")
+    return variants, {f: tuple(grid[f]) for f in formats}
