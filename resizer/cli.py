@@ -191,7 +191,8 @@ def _run_key(args) -> int:
     rows = [("original key", request.original_key), ("variant", request.variant or "(none: the original)")]
     if request.variant:
         fmt = choose_format(args.accept, config.variant(request.variant), request.original_key)
-        rows += [("format", fmt), ("derived key", derived_key(config, request.variant, fmt, request.original_key))]
+        rows += [("format", fmt), ("settings id", config.settings_id(request.variant, fmt)),
+                 ("derived key", derived_key(config, request.variant, fmt, request.original_key))]
     _print_table(("field", "value"), rows)
     return 0
 

@@ -23,9 +23,9 @@ def local(tmp_path):
 
 
 def test_local_derived_objects_live_in_the_derived_folder_only(local, tmp_path):
-    key = "_variants/sm/png/images/a.png"
+    key = "_variants/sm/png/0123456789/images/a.png"
     assert local.put_if_absent(key, b"first", "image/png", IMMUTABLE) is True
-    assert (tmp_path / "derived" / "sm" / "png" / "images" / "a.png").read_bytes() == b"first"
+    assert (tmp_path / "derived" / "sm" / "png" / "0123456789" / "images" / "a.png").read_bytes() == b"first"
     assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "originals").rglob("*")) == [
         "originals/images", "originals/images/a.png"]
 
