@@ -12,20 +12,22 @@ class Format(NamedTuple):
     extension: str
     has_alpha: bool
     output: bool  # can the pipeline encode it?
+    lossy: bool = False  # has a quality setting (what the workbench sweeps)
 
 
 FORMATS = {
     f.name: f
     for f in (
-        Format("jpeg", "image/jpeg", "jpg", has_alpha=False, output=True),
+        Format("jpeg", "image/jpeg", "jpg", has_alpha=False, output=True, lossy=True),
         Format("png", "image/png", "png", has_alpha=True, output=True),
-        Format("webp", "image/webp", "webp", has_alpha=True, output=True),
-        Format("avif", "image/avif", "avif", has_alpha=True, output=True),
+        Format("webp", "image/webp", "webp", has_alpha=True, output=True, lossy=True),
+        Format("avif", "image/avif", "avif", has_alpha=True, output=True, lossy=True),
         Format("gif", "image/gif", "gif", has_alpha=True, output=False),
         Format("tiff", "image/tiff", "tif", has_alpha=True, output=False),
     )
 }
 OUTPUT_FORMATS = tuple(name for name, f in FORMATS.items() if f.output)
+LOSSY_FORMATS = tuple(name for name, f in FORMATS.items() if f.lossy)
 # AVIF needs at least this many pixels on a side; a smaller output is written as PNG when it has alpha, else as
 # JPEG (as imgproxy does). So an AVIF request can yield any of these formats' bytes.
 AVIF_MIN_SIDE = 16

@@ -18,16 +18,14 @@ import time
 from pathlib import Path
 
 
-def _ms(since: float) -> float:
-    return (time.perf_counter() - since) * 1000
-
-
 def main(folder: str, function: str, image: str, variant: str, fmt: str) -> dict:
     sys.path.insert(0, folder)
     phases = {}
     t = time.perf_counter()
     entry = __import__(function.replace("-", "_"))
-    phases["import"] = _ms(t)
+    from resizer.edge.runtime import elapsed_ms  # loaded by the entry module already
+
+    phases["import"] = elapsed_ms(t)
     from resizer.config import load_baked
     from resizer.edge.events import lambda_event, request_record, response_record
     from resizer.keys import derived_key, public_path
@@ -52,7 +50,7 @@ def main(folder: str, function: str, image: str, variant: str, fmt: str) -> dict
         for phase in ("first request", "second request"):
             t = time.perf_counter()
             answer = handler(copy.deepcopy(event), None)
-            phases[phase] = _ms(t)
+            phases[phase] = elapsed_ms(t)
             if int(answer.get("status", 200)) >= 400:
                 raise SystemExit(f"{function} {phase}: status {answer['status']}: {answer.get('body', '')[:200]}")
     finally:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from resizer.edge.runtime import MB_PER_VCPU
+
 GIB = 2**30
 
 
@@ -80,13 +82,10 @@ def _normalised(mix: Mapping[str, float]) -> dict[str, float]:
     return {v: share / total for v, share in mix.items()}
 
 
-FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory: one full vCPU at 1,769 MB
-
-
 def cpu_factor(memory_mb: int) -> float:
     """How much slower CPU-bound work runs at `memory_mb` than on one full core (what the speed table measures
     at 1 thread)."""
-    return max(1.0, FULL_VCPU_MB / memory_mb)
+    return max(1.0, MB_PER_VCPU / memory_mb)  # Lambda's CPU grows with memory: one full vCPU at MB_PER_VCPU
 
 
 def compare(profile: pd.DataFrame, traffic: Traffic, *, import_ms: Mapping[str, float] | None = None,

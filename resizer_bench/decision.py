@@ -6,7 +6,6 @@ check it without leaving the report.
 """
 
 import html
-from dataclasses import asdict
 
 import pandas as pd
 
@@ -35,12 +34,12 @@ def effective_settings(config_text: str) -> dict[str, object]:
     config = parse_config(config_text)
     settings = {"backend": config.backend, "derived_prefix": config.derived_prefix, "bucket": config.bucket,
                 "region": config.region}
-    settings.update({f"limits.{k}": v for k, v in asdict(config.limits).items()})
+    settings.update({f"limits.{k}": v for k, v in config.limits._asdict().items()})
     for name, variant in config.variants.items():
         settings[f"variants.{name}.size"] = variant.size
         settings[f"variants.{name}.formats"] = list(variant.formats)
         for fmt, encoder in variant.encoders.items():
-            settings.update({f"variants.{name}.encoders.{fmt}.{k}": v for k, v in asdict(encoder).items()
+            settings.update({f"variants.{name}.encoders.{fmt}.{k}": v for k, v in encoder._asdict().items()
                              if v is not None})
     return settings
 

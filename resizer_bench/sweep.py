@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from resizer.config import BACKENDS, parse_config
-from resizer.formats import sniff
+from resizer.formats import LOSSY_FORMATS, sniff
 from resizer.negotiate import FALLBACK
 from resizer.pipeline import render_variants
 
@@ -27,7 +27,7 @@ from . import metrics
 from .datasets import Dataset
 from .executor import run_tasks
 
-LOSSY = ("jpeg", "webp", "avif")
+LOSSY = LOSSY_FORMATS
 # Each grid holds the shipped default (jpeg/webp 80, avif 60) so the chooser can always fall back to it.
 QUALITIES = {"jpeg": (50, 65, 75, 80, 90), "webp": (50, 65, 75, 80, 90), "avif": (40, 50, 60, 70, 80)}
 QUICK_QUALITIES = {"jpeg": (70, 85), "webp": (70, 85), "avif": (50, 65)}

@@ -21,6 +21,7 @@ import pytest
 from conftest import decode
 
 from resizer.build import cache_dir, read_lock
+from resizer.keys import derived_key
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBENCH_ONLY = ("resizer_bench", "pandas", "tqdm", "skimage", "numpy", "papermill")
@@ -88,7 +89,7 @@ def test_help_lists_the_runtime_commands_only(runtime_venv, tmp_path):
 
 def test_key_info_and_variants(runtime_venv, photo, tmp_path, config):
     key = resizer(runtime_venv, "key", "/images/test-sm.png", cwd=tmp_path).stdout
-    assert "_variants/sm/png/images/test.png" in key
+    assert derived_key(config, "sm", "png", "images/test.png") in key
     info = resizer(runtime_venv, "info", photo, cwd=tmp_path).stdout
     fields = dict(line.split(None, 1) for line in info.splitlines()[1:])
     assert fields["format"].strip() == "jpeg" and decode(photo.read_bytes()).size == (

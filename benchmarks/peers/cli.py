@@ -15,8 +15,9 @@ from benchmarks.peers.report import mean, print_results, rounded, step_profile, 
 from benchmarks.peers.runner import list_images, prepare_originals, run_all, spread
 from benchmarks.peers.scoring import score
 from resizer.config import load_config
+from resizer.formats import LOSSY_FORMATS
 
-FORMATS_ALL = ("jpeg", "webp", "avif")
+FORMATS_ALL = LOSSY_FORMATS
 
 
 @dataclass

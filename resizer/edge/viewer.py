@@ -1,6 +1,6 @@
 """viewer-request: put the negotiated format into the URI so CloudFront caches one object per format.
 
-`/images/test-sm.png` + `Accept: image/avif,...` -> `/_variants/sm/avif/images/test.png`. Originals pass
+`/images/test-sm.png` + `Accept: image/avif,...` -> `/_variants/sm/avif/<settings id>/images/test.png`. Originals pass
 through untouched. Imports no image library and no boto3: this zip must stay under 1 MB and run in
 128 MB / 5 s.
 """
