@@ -1,6 +1,6 @@
 """Cold start of the built origin-response zip: fresh interpreter -> first response, S3 client included.
 
-    .venv/bin/python benchmarks/cold_start.py [--dist DIR ...] [--python 3.11] [-n 20] [--image FILE]
+    .venv/bin/python -m benchmarks.cold_start [--dist DIR ...] [--python 3.11] [-n 20] [--image FILE]
                                               [--variant sm] [--format webp] [--importtime] [--json FILE]
 
 Without --dist it builds the zips for --python (default: this interpreter) into a temporary folder; several
@@ -24,12 +24,15 @@ Prints median, p90 and min per phase. The child fails (and so does the run) unle
 """
 
 import json
+import shutil
 import sys
 import time
+from pathlib import Path
 
 
-def child(folder: str, started: float, uri: str) -> dict:
-    """Runs in the fresh `-I -S` interpreter: stdlib only until the zip's modules are imported."""
+def child(folder: str, started: float, event_json: str) -> dict:
+    """Runs in the fresh `-I -S` interpreter: stdlib only until the zip's modules are imported. The event comes
+    ready-made from the parent (resizer.edge.events, the one builder), so any zip, old or new, gets the same."""
     phases = {"interpreter": (time.monotonic() - started) * 1000}
     sys.path.insert(0, folder)
 
@@ -41,9 +44,7 @@ def child(folder: str, started: float, uri: str) -> dict:
 
     timed("import handler", lambda: __import__("resizer.edge.origin"))
     entry = timed("init rest", lambda: __import__("origin_response"))
-    from resizer.edge.events import lambda_event, request_record, response_record
-
-    event = lambda_event("origin-response", request_record(uri), response_record(404))
+    event = json.loads(event_json)
     answer = timed("first request", lambda: entry.handler(event, None))
     phases["total"] = (time.monotonic() - started) * 1000
     phases["total cpu"] = time.process_time() * 1000
@@ -60,11 +61,12 @@ def main(argv=None) -> int:
     import tempfile
     import uuid
     import zipfile
-    from pathlib import Path
 
     import pandas as pd
 
     from resizer.build import baked_config, build, find_interpreter
+    from resizer.config import load_config
+    from resizer.edge.events import lambda_event, request_record, response_record
     from resizer.keys import derived_key
     from resizer_bench.coldstart import _offenders, summarize
 
@@ -78,6 +80,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", default="sm")
     parser.add_argument("--format", default="webp")
     parser.add_argument("--importtime", action="store_true", help="also list the slowest imports")
+    parser.add_argument("--node", action="store_true",
+                        help="also the seed's stack: Node 20 + sharp + AWS SDK v3 (benchmarks/node_origin), same miss")
     parser.add_argument("--json", type=Path, help="write the raw samples here")
     args = parser.parse_args(argv)
 
@@ -112,7 +116,8 @@ def main(argv=None) -> int:
             if not dists:
                 dists = [Path(tmp, "dist")]
                 build(None, f"cold-start-{uuid.uuid4().hex[:8]}", args.python, dists[0])
-            targets = []  # (label, build.json, real interpreter, unpacked folder, the config baked into the zip)
+            targets = []  # (label, backend, bucket, the config its keys follow, command(started, event) -> argv)
+            unpacked = []  # (label, build.json, real interpreter, unpacked folder) of each zip
             for i, dist in enumerate(dists):
                 info = json.loads((dist / "build.json").read_text())
                 found = find_interpreter(info["python"])
@@ -126,37 +131,62 @@ def main(argv=None) -> int:
                     zf.extractall(folder)
                 if not _has_bucket(s3, info["bucket"]):
                     s3.create_bucket(Bucket=info["bucket"])
+                unpacked.append((f"{dist} (python{info['python']})", info, python, folder))
                 config = baked_config(folder)
-                targets.append((f"{dist} (python{info['python']})", info, python, folder, config))
+
+                def command(started: float, event: str, python=python, folder=folder) -> list[str]:
+                    return [python, "-I", "-S", __file__, "--child", str(folder), repr(started), event]
+
+                targets.append((f"{dist} (python{info['python']})", info["backend"], info["bucket"], config,
+                                command))
+            if args.node:
+                bucket = targets[0][2] if targets else f"cold-start-{uuid.uuid4().hex[:8]}"
+                node_dir = node_origin(Path(tmp, "node"), load_config(), args.variant)
+                if not _has_bucket(s3, bucket):
+                    s3.create_bucket(Bucket=bucket)
+
+                def node_command(started: float, event: str) -> list[str]:
+                    return ["node", str(node_dir / "child.mjs"), repr(started * 1000), event]
+
+                targets.append((f"node {_node_version()} + sharp + AWS SDK v3", "sharp", bucket, load_config(),
+                                node_command))
 
             rows = []
             for run in range(args.n):
-                for label, info, python, folder, config in targets:
+                for label, backend, bucket, config, command in targets:
                     key = f"cold/{uuid.uuid4().hex[:8]}/{name}"  # a new original per run: every request a miss
-                    s3.put_object(Bucket=info["bucket"], Key=key, Body=original)
-                    uri = "/" + derived_key(config, args.variant, args.format, key)
+                    s3.put_object(Bucket=bucket, Key=key, Body=original)
+                    domain = f"{bucket}.s3.us-east-1.amazonaws.com"
+                    request = request_record("/" + derived_key(config, args.variant, args.format, key),
+                                             origin={"s3": {"domainName": domain, "region": "us-east-1"}})
+                    event = json.dumps(lambda_event("origin-response", request, response_record(404)))
                     started = time.monotonic()
-                    done = subprocess.run([python, "-I", "-S", __file__, "--child", str(folder), repr(started), uri],
-                                          capture_output=True, text=True, env=env, timeout=120)
+                    done = subprocess.run(command(started, event), capture_output=True, text=True, env=env,
+                                          timeout=120)
                     if done.returncode != 0:
                         raise SystemExit(f"{label}, run {run} failed:\n{done.stderr[-3000:]}")
                     phases = json.loads(done.stdout.strip().splitlines()[-1])
-                    rows += [{"target": label, "backend": info["backend"], "phase": phase, "run": run, "ms": ms}
+                    rows += [{"target": label, "backend": backend, "phase": phase, "run": run, "ms": ms}
                              for phase, ms in phases.items()]
             samples = pd.DataFrame(rows)
             table = summarize(samples)
             print(f"{args.n} fresh `-I -S` processes per build; first request: a miss for {args.variant}/"
                   f"{args.format} of {name} ({len(original)} bytes) against moto on loopback; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            for label, info, python, folder, _ in targets:
-                zipped = info["artifacts"]["origin-response"]
-                print(f"\n{label}: {info['backend']} backend, S3 client {info.get('s3_client', '?').split(',')[0]}, "
-                      f"origin-response.zip {zipped['bytes'] / 1e6:.2f} MB ({zipped['unpacked_bytes'] / 1e6:.1f} MB "
-                      f"unpacked)")
+            zips = {label: (info, python, folder) for label, info, python, folder in unpacked}
+            for label, *_ in targets:
+                if label in zips:
+                    info, python, folder = zips[label]
+                    zipped = info["artifacts"]["origin-response"]
+                    print(f"\n{label}: {info['backend']} backend, S3 client "
+                          f"{info.get('s3_client', '?').split(',')[0]}, origin-response.zip "
+                          f"{zipped['bytes'] / 1e6:.2f} MB ({zipped['unpacked_bytes'] / 1e6:.1f} MB unpacked)")
+                else:
+                    print(f"\n{label}: benchmarks/node_origin/handler.mjs, the same miss and encoder settings")
                 print(f"  {'phase':<16}{'median ms':>10}{'p90 ms':>10}{'min ms':>10}")
                 for row in table[table["target"] == label].itertuples():
                     print(f"  {row.phase:<16}{row.ms_median:>10.1f}{row.ms_p90:>10.1f}{row.ms_min:>10.1f}")
-                if args.importtime:
+                if args.importtime and label in zips:
                     code = f"import sys; sys.path.insert(0, {str(folder)!r}); import origin_response"
                     top = _offenders("entry", [python, "-I", "-S", "-X", "importtime", "-c", code], 12)
                     print("  slowest imports, one run (own ms, cumulative ms):")
@@ -172,6 +202,35 @@ def main(argv=None) -> int:
 
 def _has_bucket(s3, bucket: str) -> bool:
     return any(b["Name"] == bucket for b in s3.list_buckets().get("Buckets", []))
+
+
+NODE_ORIGIN = Path(__file__).with_name("node_origin")
+
+
+def node_origin(folder: Path, config, variant: str) -> Path:
+    """A task folder for the Node stack: its handler and child, settings.json from `config` (the same sizes and
+    encoder options as the Python zip), and the npm packages (installed once, benchmarks/peers/installers.py)."""
+    from benchmarks.peers.installers import install_node_origin
+
+    folder.mkdir(parents=True)
+    for name in ("handler.mjs", "child.mjs"):
+        shutil.copyfile(NODE_ORIGIN / name, folder / name)
+    (folder / "node_modules").symlink_to(install_node_origin() / "node_modules")
+    sharp_options = {"jpeg": ("quality", "progressive"), "webp": ("quality", "effort"), "avif": ("quality", "effort"),
+                     "png": ("effort",)}
+    encoders = {name: {fmt: {option: getattr(v.encoder(fmt), option) for option in options
+                             if getattr(v.encoder(fmt), option) is not None}
+                       for fmt, options in sharp_options.items()} for name, v in config.variants.items()}
+    (folder / "settings.json").write_text(json.dumps({
+        "region": config.region, "sizes": {name: v.size for name, v in config.variants.items()},
+        "encoders": encoders}))
+    return folder
+
+
+def _node_version() -> str:
+    import subprocess
+
+    return subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 if __name__ == "__main__":

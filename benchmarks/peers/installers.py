@@ -7,15 +7,25 @@ from pathlib import Path
 
 CACHE = Path.home() / ".cache" / "resizer-peers"
 SHARP_SPEC, THUMBOR_SPEC = "sharp@0.34", "thumbor>=7.8,<8"
+AWS_SDK_S3_SPEC = "@aws-sdk/client-s3@3"  # the seed's S3 client (benchmarks/node_origin)
 
 
 def install_sharp() -> Path:
-    folder = CACHE / "sharp"
-    if not (folder / "node_modules" / "sharp" / "package.json").is_file():
+    return _npm_install("sharp", SHARP_SPEC)
+
+
+def install_node_origin() -> Path:
+    """sharp and the AWS SDK v3 S3 client: what the seed's Node origin-response function runs on."""
+    return _npm_install("node-origin", SHARP_SPEC, AWS_SDK_S3_SPEC)
+
+
+def _npm_install(name: str, *specs: str) -> Path:
+    folder = CACHE / name
+    if not all((folder / "node_modules" / spec.rpartition("@")[0] / "package.json").is_file() for spec in specs):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "package.json").write_text('{"name": "resizer-peers-sharp", "private": true}\n')
-        print(f"peers: npm install {SHARP_SPEC} in {folder}", file=sys.stderr)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", SHARP_SPEC], cwd=folder, check=True,
+        (folder / "package.json").write_text(f'{{"name": "resizer-peers-{name}", "private": true}}\n')
+        print(f"peers: npm install {' '.join(specs)} in {folder}", file=sys.stderr)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", *specs], cwd=folder, check=True,
                        stdout=sys.stderr)
     return folder
 
