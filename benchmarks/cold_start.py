@@ -64,7 +64,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from resizer.build import baked_config, build, find_interpreter
+    from resizer.build import build, find_interpreter
     from resizer.config import load_config
     from resizer.edge.events import lambda_event, request_record, response_record
     from resizer.keys import derived_key
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
             if not dists:
                 dists = [Path(tmp, "dist")]
                 build(None, f"cold-start-{uuid.uuid4().hex[:8]}", args.python, dists[0])
-            targets = []  # (label, backend, bucket, the config its keys follow, command(started, event) -> argv)
+            targets = []  # (label, backend, bucket, derived(original key) -> its key, command(started, event) -> argv)
             unpacked = []  # (label, build.json, real interpreter, unpacked folder) of each zip
             for i, dist in enumerate(dists):
                 info = json.loads((dist / "build.json").read_text())
@@ -132,13 +132,11 @@ def main(argv=None) -> int:
                 if not _has_bucket(s3, info["bucket"]):
                     s3.create_bucket(Bucket=info["bucket"])
                 unpacked.append((f"{dist} (python{info['python']})", info, python, folder))
-                config = baked_config(folder)
-
                 def command(started: float, event: str, python=python, folder=folder) -> list[str]:
                     return [python, "-I", "-S", __file__, "--child", str(folder), repr(started), event]
 
-                targets.append((f"{dist} (python{info['python']})", info["backend"], info["bucket"], config,
-                                command))
+                targets.append((f"{dist} (python{info['python']})", info["backend"], info["bucket"],
+                                key_builder(folder, args.variant, args.format), command))
             if args.node:
                 bucket = targets[0][2] if targets else f"cold-start-{uuid.uuid4().hex[:8]}"
                 node_dir = node_origin(Path(tmp, "node"), load_config(), args.variant)
@@ -148,16 +146,17 @@ def main(argv=None) -> int:
                 def node_command(started: float, event: str) -> list[str]:
                     return ["node", str(node_dir / "child.mjs"), repr(started * 1000), event]
 
-                targets.append((f"node {_node_version()} + sharp + AWS SDK v3", "sharp", bucket, load_config(),
-                                node_command))
+                current = load_config()
+                targets.append((f"node {_node_version()} + sharp + AWS SDK v3", "sharp", bucket,
+                                lambda key: derived_key(current, args.variant, args.format, key), node_command))
 
             rows = []
             for run in range(args.n):
-                for label, backend, bucket, config, command in targets:
+                for label, backend, bucket, derived, command in targets:
                     key = f"cold/{uuid.uuid4().hex[:8]}/{name}"  # a new original per run: every request a miss
                     s3.put_object(Bucket=bucket, Key=key, Body=original)
                     domain = f"{bucket}.s3.us-east-1.amazonaws.com"
-                    request = request_record("/" + derived_key(config, args.variant, args.format, key),
+                    request = request_record("/" + derived(key),
                                              origin={"s3": {"domainName": domain, "region": "us-east-1"}})
                     event = json.dumps(lambda_event("origin-response", request, response_record(404)))
                     started = time.monotonic()
@@ -202,6 +201,20 @@ def main(argv=None) -> int:
 
 def _has_bucket(s3, bucket: str) -> bool:
     return any(b["Name"] == bucket for b in s3.list_buckets().get("Buckets", []))
+
+
+def key_builder(folder: Path, variant: str, fmt: str):
+    """original key -> the derived key the unpacked zip in `folder` reads: its baked config's settings id, or, for a
+    zip built before settings ids (to compare against), that layout (`<prefix>/<variant>/<format>/<original>`)."""
+    from resizer.build import baked_config
+    from resizer.config import load_config
+    from resizer.keys import derived_key
+
+    if (folder / "resizer" / "baked.py").is_file():
+        config = baked_config(folder)
+        return lambda key: derived_key(config, variant, fmt, key)
+    prefix = load_config(folder / "resizer" / "variants.toml").derived_prefix
+    return lambda key: f"{prefix}/{variant}/{fmt}/{key}"
 
 
 NODE_ORIGIN = Path(__file__).with_name("node_origin")
