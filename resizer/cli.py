@@ -69,12 +69,13 @@ def _run_variants(args) -> int:
         stems[image.stem] = image
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = min(args.jobs or os.cpu_count() or 1, len(args.images))
+    # One libvips thread per process, also for a single image: a second thread's buffers took a 12 MP progressive
+    # JPEG's run over 100 MB of RSS (benchmarks/memory.py) for nothing but AVIF's encoder; N processes use N CPUs.
     render = partial(_render_image, config_path=args.config, backend=args.backend, accept=args.accept,
-                     out=args.out, threads=1 if jobs > 1 else 0)
+                     out=args.out, threads=1)
     progress = partial(_progress, total=len(args.images))
     if jobs > 1:
-        # Processes, not threads: decoders and encoders hold the GIL in places; each worker's libvips gets one
-        # thread, so N workers use N CPUs. Results come back in input order.
+        # Processes, not threads: decoders and encoders hold the GIL in places. Results come back in input order.
         # "spawn": a forked child would inherit libvips' thread pool mid-state and can hang.
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             per_image = list(progress(pool.map(render, args.images)))
