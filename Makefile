@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup bench bench-full test lint lab lock clean
+.PHONY: setup bench bench-full test lint typecheck lab lock clean
 
 $(STAMP): pyproject.toml workbench/pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ bench-full: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint
+# mypy, strict on the runtime package ([tool.mypy] in pyproject.toml)
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lab: setup
@@ -36,4 +40,4 @@ lock: setup
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^resizer' > requirements.lock
 
 clean:
-	rm -rf $(VENV) dist reports out
+	rm -rf $(VENV) dist reports out .mypy_cache

@@ -12,6 +12,7 @@ When an interpreter of the target version is found, modules are precompiled (unc
 is read-only, so without them every cold start would compile the backend's and our modules from source.
 """
 
+import argparse
 import base64
 import hashlib
 import json
@@ -24,6 +25,7 @@ import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from .cfn import render_template
 from .config import Config, baked_module, load_baked, load_config, parse_config
@@ -61,7 +63,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RESIZER_BUILD_CACHE") or Path.home() / ".cache" / "resizer-build")
 
 
-def read_lock(path: Path = LOCK_PATH) -> dict:
+def read_lock(path: Path = LOCK_PATH) -> dict[str, Any]:
     with path.open("rb") as f:
         return tomllib.load(f)
 
@@ -85,7 +87,7 @@ def bake_config(text: str, bucket: str) -> str:
 
 
 def build(config_path: str | Path | None, bucket: str | None, python_version: str = DEFAULT_PYTHON,
-          out_dir: str | Path = "dist") -> dict:
+          out_dir: str | Path = "dist") -> dict[str, Any]:
     """Write both zips, template.yaml and build.json into `out_dir`; returns what build.json says."""
     if not re.fullmatch(r"3\.\d+", python_version):
         raise BuildError(f"--python must look like 3.12, got {python_version!r}")
@@ -179,7 +181,7 @@ def install_wheels(requirements: list[str], sdist_only: set[str], target: Path, 
     platform = ["--python-version", python_version, "--implementation", "cp", "--only-binary=:all:"]
     for tag in PLATFORMS:  # all of them: with one tag pip refuses cffi's wheel or picks a pre-release
         platform += ["--platform", tag]
-    install = ["install", "--no-deps", "--no-compile", "--target", target, *platform,
+    install: list[str | Path] = ["install", "--no-deps", "--no-compile", "--target", target, *platform,
                "--no-index", "--find-links", wheels, *requirements]
     if _pip(*install, check=False).returncode != 0:
         _pip("download", "--no-deps", "-d", wheels, *platform, *from_index)
@@ -187,7 +189,7 @@ def install_wheels(requirements: list[str], sdist_only: set[str], target: Path, 
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: useless on Lambda
 
 
-def _pip(*args, check: bool = True) -> subprocess.CompletedProcess:
+def _pip(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *map(str, args)]
     done = subprocess.run(command, capture_output=True, text=True)
     if check and done.returncode != 0:
@@ -224,7 +226,7 @@ def precompile(interpreter: str, folder: Path) -> None:
         raise BuildError(f"compileall with {interpreter} failed:\n{done.stdout}{done.stderr}")
 
 
-def write_zip(folder: Path, path: Path, function: str) -> dict:
+def write_zip(folder: Path, path: Path, function: str) -> dict[str, Any]:
     """A reproducible zip of `folder` (sorted names, fixed dates, 0644/0755): same inputs -> same sha256."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     unpacked = 0
@@ -251,7 +253,7 @@ def write_zip(folder: Path, path: Path, function: str) -> dict:
     }
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = subparsers.add_parser("build", help="build the Lambda@Edge zips, template.yaml and build.json",
                               description=__doc__.split("\n")[0])
     p.add_argument("--config", metavar="FILE", help="variants config (default: the packaged variants.toml)")
@@ -262,7 +264,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     try:
         info = build(args.config, args.bucket, args.python, args.out)
     except BuildError as exc:

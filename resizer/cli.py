@@ -11,15 +11,22 @@ import functools
 import importlib.metadata
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from . import build, purge
 from .config import BACKENDS, load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
+if TYPE_CHECKING:
+    from .origins import Origin
+
 COMMANDS_GROUP = "resizer.commands"
+# What a command's `add_parser` function registers itself with (a string: generic only to type checkers)
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+_T = TypeVar("_T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +46,7 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="variants config (default: the packaged variants.toml)")
 
 
-def _add_variants(commands) -> None:
+def _add_variants(commands: Subparsers) -> None:
     p = commands.add_parser("variants", help="write every variant of every image to a folder",
                             description="Write every variant of every IMAGE as DIR/<stem>-<variant>.<ext>.")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -53,7 +60,7 @@ def _add_variants(commands) -> None:
     p.set_defaults(run=_run_variants)
 
 
-def _run_variants(args) -> int:
+def _run_variants(args: argparse.Namespace) -> int:
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -89,7 +96,7 @@ def _run_variants(args) -> int:
     return 1 if failures else 0
 
 
-def _progress(items, total: int) -> Iterator:
+def _progress(items: Iterable[_T], total: int) -> Iterator[_T]:
     """`items`, counted on stderr as each is consumed ("3/8 images, 2.1 s"), only when stderr is a terminal, so
     a log or a pipe gets the table alone."""
     if not sys.stderr.isatty():
@@ -130,7 +137,7 @@ def _render_image(image: Path, *, config_path: str | None, backend: str | None, 
     except (ResizerError, OSError) as exc:
         return [(image.name, "-", "-", "-", "-", "-", f"error: {_reason(exc)}")]
     per_image_ms = (time.perf_counter() - started) * 1000 / len(results)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for (variant, _), result in zip(requests, results, strict=True):
         (out / f"{image.stem}-{variant.name}.{FORMATS[result.format].extension}").write_bytes(result.data)
         rows.append((image.name, variant.name, result.format, f"{result.width}x{result.height}",
@@ -144,13 +151,13 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in (header, *rows):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _add_info(commands) -> None:
+def _add_info(commands: Subparsers) -> None:
     p = commands.add_parser("info", help="describe an image from its header",
                             description="Format, size, orientation, ICC, alpha and frames of IMAGE.")
     p.add_argument("image", type=Path, metavar="IMAGE")
@@ -158,7 +165,7 @@ def _add_info(commands) -> None:
     p.set_defaults(run=_run_info)
 
 
-def _run_info(args) -> int:
+def _run_info(args: argparse.Namespace) -> int:
     from .pipeline import inspect
 
     try:
@@ -170,7 +177,7 @@ def _run_info(args) -> int:
     return 0
 
 
-def _add_key(commands) -> None:
+def _add_key(commands: Subparsers) -> None:
     p = commands.add_parser("key", help="show how a public path parses and which derived key it maps to",
                             description="Parse PATH (as CloudFront sees it, e.g. /images/test-sm.png).")
     p.add_argument("path", metavar="PATH")
@@ -179,7 +186,7 @@ def _add_key(commands) -> None:
     p.set_defaults(run=_run_key)
 
 
-def _run_key(args) -> int:
+def _run_key(args: argparse.Namespace) -> int:
     from .keys import derived_key, parse_public_path
     from .negotiate import choose_format
 
@@ -198,7 +205,7 @@ def _run_key(args) -> int:
     return 0
 
 
-def _add_serve(commands) -> None:
+def _add_serve(commands: Subparsers) -> None:
     p = commands.add_parser(
         "serve", help="a local CloudFront + Lambda@Edge emulator",
         description="Serve http://127.0.0.1:PORT/<key> through the real handlers, a cache and an origin: a folder "
@@ -215,10 +222,11 @@ def _add_serve(commands) -> None:
     p.set_defaults(run=_run_serve)
 
 
-def _run_serve(args) -> int:
+def _run_serve(args: argparse.Namespace) -> int:
     from .emulator import make_server
 
     config = load_config(args.config)
+    origin: Origin
     if args.s3_endpoint:
         if not args.bucket:
             print("resizer: --s3-endpoint needs --bucket", file=sys.stderr)
@@ -239,7 +247,7 @@ def _run_serve(args) -> int:
         origin, where = LocalOrigin(originals, derived, config.derived_prefix), f"{originals} (derived: {derived})"
     server = make_server(origin, config, port=args.port)
     host, port = server.server_address[:2]
-    print(f"resizer: serving {where} at http://{host}:{port}/  (Ctrl-C stops)", file=sys.stderr)
+    print(f"resizer: serving {where} at http://{host!s}:{port}/  (Ctrl-C stops)", file=sys.stderr)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -276,7 +284,7 @@ def _sample_origin() -> Path | None:
     return folder
 
 
-def _installed_commands() -> Iterator[Callable]:
+def _installed_commands() -> Iterator[Callable[[Subparsers], None]]:
     """The `add_parser(subparsers)` functions installed distributions register under COMMANDS_GROUP."""
     for entry_point in importlib.metadata.entry_points(group=COMMANDS_GROUP):
         yield entry_point.load()

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from .errors import ConfigError
 from .formats import OUTPUT_FORMATS, formats_written_for
@@ -21,6 +21,8 @@ EFFORT_RANGE = {"jpeg": (0, 0), "png": (0, 9), "webp": (0, 6), "avif": (0, 9)}
 # rule, colour handling, ...), so stored variants made the old way get new keys instead of mixing with new ones.
 TRANSFORM_VERSION = 1
 SETTINGS_ID_CHARS = 10  # hex digits of sha256: 40 bits, plenty for the few settings a library ever sees
+
+_T = TypeVar("_T")
 
 
 # Plain NamedTuples, not dataclasses: `dataclasses` imports `inspect` and `ast`, which every cold start of the
@@ -86,7 +88,7 @@ class Config(NamedTuple):
         return self.ids[variant, fmt]
 
 
-def canonical_settings(config: Config, variant: str, fmt: str) -> dict:
+def canonical_settings(config: Config, variant: str, fmt: str) -> dict[str, Any]:
     """Exactly what shapes the bytes stored for (variant, format): the box, the encoder settings of every format
     the request can be written in, the backend and the transform version. Not the config text (bucket, comments,
     order) and no unset values, so a new optional setting leaves existing ids alone."""
@@ -101,7 +103,7 @@ def settings_ids(config: Config) -> dict[tuple[str, str], str]:
     import hashlib  # here: the zips read these from the baked table and never hash
     import json
 
-    ids = {}
+    ids: dict[tuple[str, str], str] = {}
     for variant in config.variants:
         for fmt in OUTPUT_FORMATS:
             text = json.dumps(canonical_settings(config, variant, fmt), sort_keys=True, separators=(",", ":"))
@@ -153,28 +155,28 @@ class _Parser:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, where: str, problem: str):
+    def fail(self, where: str, problem: str) -> NoReturn:
         raise ConfigError(self.source, where, problem)
 
-    def known_keys(self, table: dict, allowed: set[str], where: str) -> None:
+    def known_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
         for key in table:
             if key not in allowed:
                 self.fail(f"{where}{key}", f"unknown field (expected one of: {', '.join(sorted(allowed))})")
 
-    def typed(self, value: Any, kind: type, where: str):
+    def typed(self, value: Any, kind: type[_T], where: str) -> _T:
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             self.fail(where, f"must be an integer, got {value!r}")
         if not isinstance(value, kind):
             self.fail(where, f"must be a {kind.__name__}, got {value!r}")
         return value
 
-    def table(self, raw: dict, key: str, where: str) -> dict:
+    def table(self, raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
         value = raw.get(key, {})
         if not isinstance(value, dict):
             self.fail(where + key, "must be a table")
         return value
 
-    def config(self, raw: dict, text: str) -> Config:
+    def config(self, raw: Mapping[str, Any], text: str) -> Config:
         self.known_keys(raw, {"backend", "derived_prefix", "bucket", "region", "limits", "encoders", "variants"}, "")
         backend = self.typed(raw.get("backend", "vips"), str, "backend")
         if backend not in BACKENDS:
@@ -192,7 +194,7 @@ class _Parser:
         variants = {name: self.variant(name, spec, defaults) for name, spec in variants_raw.items()}
         return Config(backend, prefix, bucket, region, limits, MappingProxyType(variants), self.source, text)
 
-    def limits(self, raw: dict) -> Limits:
+    def limits(self, raw: Mapping[str, Any]) -> Limits:
         names = set(Limits._fields)
         self.known_keys(raw, names, "limits.")
         values = {k: self.typed(v, int, f"limits.{k}") for k, v in raw.items()}
@@ -203,7 +205,8 @@ class _Parser:
             self.fail("limits.max_key_bytes", "S3 keys are at most 1024 bytes")
         return Limits(**values)
 
-    def encoders(self, raw: dict, where: str, base: dict | None) -> dict[str, EncoderSettings]:
+    def encoders(self, raw: Mapping[str, Any], where: str,
+                 base: Mapping[str, EncoderSettings] | None) -> dict[str, EncoderSettings]:
         self.known_keys(raw, set(OUTPUT_FORMATS), where)
         merged = dict(base) if base else {fmt: EncoderSettings() for fmt in OUTPUT_FORMATS}
         for fmt, spec in raw.items():
@@ -212,11 +215,11 @@ class _Parser:
             merged[fmt] = self.encoder(fmt, spec, f"{where}{fmt}.", merged[fmt])
         return merged
 
-    def encoder(self, fmt: str, spec: dict, where: str, base: EncoderSettings) -> EncoderSettings:
+    def encoder(self, fmt: str, spec: Mapping[str, Any], where: str, base: EncoderSettings) -> EncoderSettings:
         allowed = {"jpeg": {"quality", "subsampling", "progressive"}, "png": {"effort"},
                    "webp": {"quality", "effort"}, "avif": {"quality", "effort", "subsampling"}}[fmt]
         self.known_keys(spec, allowed, where)
-        values = {}
+        values: dict[str, Any] = {}
         if "quality" in spec:
             q = values["quality"] = self.typed(spec["quality"], int, where + "quality")
             if not 1 <= q <= 100:
@@ -234,7 +237,7 @@ class _Parser:
             values["progressive"] = self.typed(spec["progressive"], bool, where + "progressive")
         return base._replace(**values)
 
-    def variant(self, name: str, spec: Any, defaults: dict) -> Variant:
+    def variant(self, name: str, spec: Any, defaults: Mapping[str, EncoderSettings]) -> Variant:
         where = f"variants.{name}"
         if not VARIANT_NAME.match(name):
             self.fail(where, "a variant name is 1-32 letters, digits or '_' (it is the URL suffix after '-')")

@@ -17,10 +17,11 @@ import time
 import uuid
 from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Config
-from .edge.events import http_headers, lambda_event, request_record, response_record
+from .edge.events import EventDict, http_headers, lambda_event, request_record, response_record
 from .edge.origin import OriginResponse
 from .edge.runtime import Handler, elapsed_ms
 from .edge.viewer import ViewerRequest
@@ -130,7 +131,7 @@ class Distribution:
             headers["Cache-Control"] = info.cache_control
         return 200, headers, body
 
-    def _generated(self, result: dict, timings: dict) -> Answer:
+    def _generated(self, result: EventDict, timings: dict[str, float]) -> Answer:
         raw = result.get("body", "")
         body = base64.b64decode(raw) if result.get("bodyEncoding") == "base64" else raw.encode()
         return Answer(int(result["status"]), http_headers(result.get("headers", {})), body, timings)
@@ -144,10 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     distribution: Distribution
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         self._serve(send_body=True)
 
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         self._serve(send_body=False)
 
     def _serve(self, send_body: bool) -> None:
@@ -172,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body and status != 304:
             self.wfile.write(body)
 
-    def log_message(self, format, *args):  # the handlers already log one JSON line per request
+    def log_message(self, format: str, *args: Any) -> None:  # the handlers already log one JSON line per request
         pass
 
 

@@ -22,7 +22,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
-from .config import SETTINGS_ID_CHARS, VARIANT_NAME
+from .config import SETTINGS_ID_CHARS, VARIANT_NAME, Config
 from .errors import MalformedKey
 from .formats import OUTPUT_FORMATS
 
@@ -76,18 +76,18 @@ def check_plain_key(key: str, max_bytes: int = S3_MAX_KEY_BYTES) -> None:
         raise MalformedKey(f"key longer than {max_bytes} bytes")
 
 
-def validate_key(key: str, config) -> None:
+def validate_key(key: str, config: Config) -> None:
     """`check_plain_key` within the config's key-length limit."""
     check_plain_key(key, config.limits.max_key_bytes)
 
 
-def longest_derived_prefix(config) -> int:
+def longest_derived_prefix(config: Config) -> int:
     """Bytes the longest `<prefix>/<variant>/<format>/<id>/` adds to an original key."""
     return (len(config.derived_prefix) + max(map(len, config.variants)) + max(map(len, OUTPUT_FORMATS))
             + SETTINGS_ID_CHARS + 4)
 
 
-def parse_public_path(path: str, config) -> PublicRequest:
+def parse_public_path(path: str, config: Config) -> PublicRequest:
     """Parse a viewer's URI (percent-encoded, leading `/`) into the original key and the variant asked for."""
     if not path.startswith("/"):
         raise MalformedKey("path must start with '/'")
@@ -108,7 +108,7 @@ def parse_public_path(path: str, config) -> PublicRequest:
     return PublicRequest(original, suffix)
 
 
-def derived_key(config, variant: str, fmt: str, original_key: str) -> str:
+def derived_key(config: Config, variant: str, fmt: str, original_key: str) -> str:
     """The one builder of derived keys: where `variant` of `original_key` in `fmt` is stored under `config`."""
     return f"{config.derived_prefix}/{variant}/{fmt}/{config.settings_id(variant, fmt)}/{original_key}"
 
@@ -134,7 +134,7 @@ def split_derived_key(derived_prefix: str, key: str) -> DerivedKey | None:
     return DerivedKey(variant, fmt, settings_id, original)
 
 
-def parse_derived_key(config, key: str) -> DerivedKey:
+def parse_derived_key(config: Config, key: str) -> DerivedKey:
     """Exact inverse of `derived_key` for a variant of `config` (any settings id: the caller compares it with
     its own); MalformedKey for anything that is not one."""
     derived = split_derived_key(config.derived_prefix, key)
@@ -146,7 +146,7 @@ def parse_derived_key(config, key: str) -> DerivedKey:
     return derived
 
 
-def is_derived_key(config, key: str) -> bool:
+def is_derived_key(config: Config, key: str) -> bool:
     return key.startswith(config.derived_prefix + "/")
 
 

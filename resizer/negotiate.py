@@ -9,14 +9,19 @@ since the viewer-request function never sees the bytes):
     .webp, .avif, .tif/.tiff, anything else -> jpeg (decodes everywhere; alpha is flattened on white)
 """
 
+from typing import TYPE_CHECKING
+
 from .formats import FORMATS, format_from_extension
 
-FALLBACK = {"jpeg": "jpeg", "png": "png", "gif": "png"}
+if TYPE_CHECKING:  # for annotations only: a variant is all this module sees of the config
+    from .config import Variant
+
+FALLBACK: dict[str | None, str] = {"jpeg": "jpeg", "png": "png", "gif": "png"}  # None: an unknown extension
 
 
 def accepted_media_types(accept: str | None) -> set[str]:
     """Media types named explicitly with q > 0 (lower-cased); wildcards are ignored on purpose."""
-    accepted = set()
+    accepted: set[str] = set()
     for item in (accept or "").split(","):
         media_type, *params = (part.strip() for part in item.split(";"))
         media_type = media_type.lower()
@@ -39,7 +44,7 @@ def fallback_format(original_key: str) -> str:
     return FALLBACK.get(format_from_extension(original_key), "jpeg")
 
 
-def choose_format(accept: str | None, variant, original_key: str) -> str:
+def choose_format(accept: str | None, variant: "Variant", original_key: str) -> str:
     """The output format for `variant` of `original_key` given the viewer's Accept header."""
     accepted = accepted_media_types(accept)
     for fmt in variant.formats:

@@ -20,11 +20,14 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import MalformedKey, OriginalNotFound, OriginFailure, OriginTimeout, TooLarge
 from .formats import FORMATS, sniff
 from .keys import check_plain_key
+
+if TYPE_CHECKING:  # obstore itself is imported where a store is built or called
+    from obstore.store import S3Config
 
 # Bounded so that a miss (GET original + PUT variant, each at most ATTEMPTS x (CONNECT + READ)) ends inside
 # the 30 s origin-response budget, image work included.
@@ -157,7 +160,7 @@ class LocalOrigin:
                 fmt = sniff(f.read(4096))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        stored: dict = {}
+        stored: dict[str, Any] = {}
         if key.startswith(self.prefix):
             try:
                 stored = json.loads(self._sidecar(key).read_text(encoding="utf-8"))
@@ -260,9 +263,9 @@ class S3Origin:
         self.bucket = bucket
         self.derived_prefix = derived_prefix
         attempt = timedelta(seconds=CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
-        endpoint = {} if endpoint_url is None else {"aws_endpoint_url_s3": endpoint_url}  # beats the variable
+        endpoint: S3Config = {} if endpoint_url is None else {"aws_endpoint_url_s3": endpoint_url}  # beats the variable
         self.store = S3Store(
-            bucket, region=region, **endpoint,
+            bucket, region=region, config=endpoint,  # `config`, not `**endpoint`: S3Config has a `bucket` key too
             client_options={
                 "connect_timeout": timedelta(seconds=CONNECT_TIMEOUT_S),
                 "read_timeout": timedelta(seconds=READ_TIMEOUT_S),  # each read, like botocore's
@@ -275,7 +278,7 @@ class S3Origin:
                 "init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=1)}},
         )
 
-    def _call(self, operation: str, key: str, *args, **kwargs):
+    def _call(self, operation: str, key: str, *args: Any, **kwargs: Any) -> Any:
         import obstore
 
         check_plain_key(key)

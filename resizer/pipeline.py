@@ -65,6 +65,12 @@ class Source:
         self.image: Any = None
         self.timings: dict[str, float] = {}
 
+    @property
+    def probed(self) -> SourceInfo:
+        """`info`, which the probe step reads before any step that needs it."""
+        assert self.info is not None, "the probe step runs first"
+        return self.info
+
 
 class Output:
     """Context of the variant steps: one (variant, format) cut from a decoded Source."""
@@ -99,18 +105,18 @@ def probe(src: Source) -> None:
 
 
 def check_pixels(src: Source) -> None:
-    info, limits = src.info, src.limits
+    info, limits = src.probed, src.limits
     pixels = info.width * info.height * min(info.frames, limits.max_frames)
     if pixels > limits.max_source_pixels:
         raise TooLarge(f"{info.width}x{info.height}, {pixels} pixels > {limits.max_source_pixels}")
 
 
 def load(src: Source) -> None:
-    src.image = src.backend.load(src.data, src.info, shrink_on_load(src.info, src.box))
+    src.image = src.backend.load(src.data, src.probed, shrink_on_load(src.probed, src.box))
 
 
 def auto_orient(src: Source) -> None:
-    src.image = src.backend.orient(src.image, src.info.orientation)
+    src.image = src.backend.orient(src.image, src.probed.orientation)
 
 
 def to_srgb(src: Source) -> None:
@@ -124,7 +130,7 @@ SOURCE_STEPS = (sniff, check_bytes, probe, check_pixels, load, auto_orient, to_s
 
 def resize(out: Output) -> None:
     backend = out.source.backend
-    out.width, out.height = fit_inside(*out.source.info.oriented_size, out.variant.size)
+    out.width, out.height = fit_inside(*out.source.probed.oriented_size, out.variant.size)
     # Sizes come from the source's header, never from the (shrunk-on-load) image: both backends agree.
     if backend.size(out.image) != (out.width, out.height):
         out.image = backend.resize(out.image, out.width, out.height)
@@ -199,7 +205,7 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
     be = _backend(backend)
     src = Source(data, be, limits, box=max(v.size for v, _ in requests))
     _run(SOURCE_STEPS, src, be)
-    results: list[Result | None] = [None] * len(requests)
+    results: dict[int, Result] = {}  # request index -> its result
     # The decode is read once, by the largest variant's resize (streamed, for libvips); from here the cascade
     # owns it, so rendering that variant frees it.
     pixels, src.image = src.image, None
@@ -211,7 +217,7 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
         pixels = out.rendered
         results[i] = Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
                             {**src.timings, **out.timings})
-    return results
+    return [results[i] for i in range(len(requests))]
 
 
 def transform(data: bytes, variant: Variant, fmt: str, *, backend: str | Backend = "vips",
@@ -225,4 +231,4 @@ def inspect(data: bytes, *, backend: str | Backend = "vips") -> SourceInfo:
     be = _backend(backend)
     src = Source(data, be, DEFAULT_LIMITS, box=1)
     _run((sniff, probe), src, be)
-    return src.info
+    return src.probed

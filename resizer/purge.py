@@ -17,6 +17,7 @@ origin refuses to delete outside the prefix). Keys of the layout before settings
 need no invalidation: no viewer is sent to an id the deployed config does not produce.
 """
 
+import argparse
 import sys
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
@@ -113,7 +114,7 @@ def purge_stale(origin: Origin, config: Config, kept_configs: list[Config], dry_
     return report
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = subparsers.add_parser("purge", description=__doc__.split("\n")[0],
                               help="delete stored variants of originals, or stale ones; print paths to invalidate")
     p.add_argument("keys", nargs="*", metavar="KEY",
@@ -129,7 +130,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.stale == bool(args.keys):
         print("resizer purge: name originals (KEY...) or pass --stale, not both", file=sys.stderr)
         return 2

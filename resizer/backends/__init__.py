@@ -19,4 +19,5 @@ def get_backend(name: str) -> Backend:
     first use and then shared: each wraps a library that is process-wide anyway (one libvips per process)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r} (expected one of: {', '.join(BACKENDS)})")
-    return getattr(import_module(f".{name}", __name__), f"{name.capitalize()}Backend")()
+    backend: Backend = getattr(import_module(f".{name}", __name__), f"{name.capitalize()}Backend")()
+    return backend

@@ -39,7 +39,7 @@ class PillowBackend(Backend):
                     TypeError)
     threads: int | None = None  # AVIF encoder threads; None: libavif's default, one per CPU
 
-    def _open(self, data: bytes, fmt: str) -> Image.Image:
+    def _open(self, data: bytes, fmt: str) -> ImageFile.ImageFile:
         # Only the sniffed format's plugin may read the bytes: no second guess at what the file is.
         return Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]])
 
@@ -122,7 +122,7 @@ def _exif(im: Image.Image, fmt: str) -> Image.Exif:
     return exif
 
 
-def _bit_depth(im: Image.Image) -> int:
+def _bit_depth(im: ImageFile.ImageFile) -> int:
     if im.mode.startswith("I;16"):
         return 16
     # Pillow reads 16-bit RGB(A) PNG and TIFF as 8-bit modes; the decoder's raw mode still says ";16".
@@ -147,7 +147,9 @@ def _icc_to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
     (libvips ignores it too, with a warning) rather than failing the whole image."""
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(image, profile, SRGB, renderingIntent=INTENT,
-                                         outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+        converted = ImageCms.profileToProfile(image, profile, SRGB, renderingIntent=INTENT,
+                                              outputMode="RGBA" if image.mode == "RGBA" else "RGB")
     except (ImageCms.PyCMSError, OSError):
         return image
+    assert converted is not None  # None only when converting in place (inPlace=True)
+    return converted

@@ -7,13 +7,14 @@ ImageCms and the decoders' plumbing (~70 ms).
 
 import io
 from importlib import import_module
+from typing import Any
 
 from PIL import Image
 
 from ..config import EncoderSettings
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF", "tiff": "TIFF"}
-JPEG_SUBSAMPLING = {"4:2:0": 2, "4:4:4": 0}
+JPEG_SUBSAMPLING: dict[str | None, int] = {"4:2:0": 2, "4:4:4": 0}  # None (unset): Pillow's default
 # The writer's plugin, imported before Image.save: for a format its preinit() does not load (WebP, AVIF), save()
 # would otherwise import every plugin Pillow has, ~60 ms of a cold start.
 PLUGINS = {"jpeg": "JpegImagePlugin", "png": "PngImagePlugin", "webp": "WebPImagePlugin", "avif": "AvifImagePlugin"}
@@ -23,7 +24,7 @@ def save(image: Image.Image, fmt: str, settings: EncoderSettings, threads: int |
     """`image` (RGB or RGBA, empty `info`) written as `fmt` with no metadata (docs/ENCODERS.md). `threads`: the
     AVIF encoder's (Pillow's only threaded one); None = one per CPU."""
     s = settings
-    params = {
+    by_format: dict[str, dict[str, Any]] = {
         "jpeg": {"quality": s.quality, "subsampling": JPEG_SUBSAMPLING.get(s.subsampling),
                  "progressive": s.progressive, "optimize": True},
         "png": {"compress_level": s.effort},
@@ -31,7 +32,8 @@ def save(image: Image.Image, fmt: str, settings: EncoderSettings, threads: int |
         # libvips' effort e means aom cpu-used 9-e; Pillow takes that speed directly.
         "avif": {"quality": s.quality, "speed": None if s.effort is None else 9 - s.effort,
                  "subsampling": s.subsampling, "max_threads": threads},
-    }[fmt]
+    }
+    params = by_format[fmt]
     import_module(f"PIL.{PLUGINS[fmt]}")
     out = io.BytesIO()
     # No exif=/icc_profile= arguments and an empty image.info: the output carries no metadata.

@@ -12,6 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+# A CloudFront event, or one of its parts (request, response, headers map...): JSON objects as Lambda passes them.
+EventDict = dict[str, Any]
+
 # Names CloudFront rejects from any function, and prefixes of such names.
 DISALLOWED = frozenset({
     "connection", "expect", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
@@ -68,7 +71,8 @@ class CloudFrontRequest:
 
     @property
     def uri(self) -> str:
-        return self.raw["uri"]
+        uri: str = self.raw["uri"]
+        return uri
 
     @uri.setter
     def uri(self, value: str) -> None:
@@ -76,7 +80,8 @@ class CloudFrontRequest:
 
     @property
     def querystring(self) -> str:
-        return self.raw.get("querystring", "")
+        querystring: str = self.raw.get("querystring", "")
+        return querystring
 
     @querystring.setter
     def querystring(self, value: str) -> None:
@@ -84,7 +89,8 @@ class CloudFrontRequest:
 
     @property
     def method(self) -> str:
-        return self.raw.get("method", "GET")
+        method: str = self.raw.get("method", "GET")
+        return method
 
 
 class CloudFrontResponse:
@@ -108,11 +114,13 @@ class CloudFrontEvent:
 
     @property
     def request_id(self) -> str:
-        return self.cf.get("config", {}).get("requestId", "")
+        request_id: str = self.cf.get("config", {}).get("requestId", "")
+        return request_id
 
     @property
     def event_type(self) -> str:
-        return self.cf.get("config", {}).get("eventType", "")
+        event_type: str = self.cf.get("config", {}).get("eventType", "")
+        return event_type
 
 
 # What CloudFront puts in every event's `config`; the emulator and the tests share this made-up distribution.
@@ -130,7 +138,7 @@ def http_headers(raw: Mapping[str, list[dict[str, str]]]) -> dict[str, str]:
 
 
 def request_record(uri: str, headers: Mapping[str, str] | None = None, *, method: str = "GET",
-                   querystring: str = "", client_ip: str = "127.0.0.1", origin: dict | None = None) -> dict:
+                   querystring: str = "", client_ip: str = "127.0.0.1", origin: EventDict | None = None) -> EventDict:
     """The `request` of an event: what the viewer sent (and, from the origin side on, which origin it goes to)."""
     request = {"clientIp": client_ip, "method": method, "uri": uri, "querystring": querystring,
                "headers": cf_headers(headers or {})}
@@ -139,12 +147,13 @@ def request_record(uri: str, headers: Mapping[str, str] | None = None, *, method
     return request
 
 
-def response_record(status: int, headers: Mapping[str, str] | None = None) -> dict:
+def response_record(status: int, headers: Mapping[str, str] | None = None) -> EventDict:
     """The `response` of an origin-response event: the origin's status line and headers (never its body)."""
     return {"status": str(status), "statusDescription": REASONS.get(status, ""), "headers": cf_headers(headers or {})}
 
 
-def lambda_event(event_type: str, request: dict, response: dict | None = None, *, request_id: str = "local") -> dict:
+def lambda_event(event_type: str, request: EventDict, response: EventDict | None = None, *,
+                 request_id: str = "local") -> EventDict:
     """A whole Lambda@Edge event around `request` (and `response` for origin-response), as CloudFront sends it."""
     cf: dict[str, Any] = {"config": {**DISTRIBUTION, "eventType": event_type, "requestId": request_id},
                           "request": request}
@@ -153,7 +162,7 @@ def lambda_event(event_type: str, request: dict, response: dict | None = None, *
     return {"Records": [{"cf": cf}]}
 
 
-def generated_response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None) -> dict:
+def generated_response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None) -> EventDict:
     """A response object a function returns instead of the origin's; bytes go base64, text stays text."""
     response: dict[str, Any] = {
         "status": str(status), "statusDescription": REASONS.get(status, ""), "headers": {}}
@@ -173,13 +182,13 @@ def generated_response(status: int, body: bytes | str = b"", headers: dict[str, 
 ERROR_CACHE_CONTROL = "max-age=60"  # errors: short, so a mended original or deploy is seen within a minute
 
 
-def text_response(status: int, text: str, cache_control: str = ERROR_CACHE_CONTROL) -> dict:
+def text_response(status: int, text: str, cache_control: str = ERROR_CACHE_CONTROL) -> EventDict:
     """A short plain-text answer (errors, refusals): never a stack trace, always a short cache lifetime."""
     return generated_response(status, text + "\n", {
         "Content-Type": "text/plain; charset=utf-8", "Cache-Control": cache_control,
     })
 
 
-def response_size(response: dict) -> int:
+def response_size(response: EventDict) -> int:
     """Bytes counted against the generated-response limit (JSON of headers + body: a safe overestimate)."""
     return len(json.dumps(response, separators=(",", ":")).encode("utf-8"))

@@ -34,6 +34,7 @@ from .events import (
     MAX_ORIGIN_GENERATED_BYTES,
     CloudFrontEvent,
     CloudFrontResponse,
+    EventDict,
     generated_response,
     response_size,
     text_response,
@@ -61,7 +62,7 @@ class OriginResponse:
         if image_threads:
             self.backend.set_threads(image_threads)
 
-    def __call__(self, event: dict, context: Any = None) -> dict:
+    def __call__(self, event: EventDict, context: Any = None) -> EventDict:
         started = time.perf_counter()
         cf = CloudFrontEvent(event)
         response = cf.response
@@ -85,7 +86,8 @@ class OriginResponse:
         runtime.log(record)
         return result
 
-    def _answer(self, uri: str, response: CloudFrontResponse, timings: dict, record: dict) -> dict:
+    def _answer(self, uri: str, response: CloudFrontResponse, timings: dict[str, Any],
+                record: dict[str, Any]) -> EventDict:
         if not uri.startswith(f"/{self.config.derived_prefix}/"):
             record["outcome"] = "original"
             if response.status < 300:
@@ -98,7 +100,7 @@ class OriginResponse:
         record["outcome"] = "hit" if response.status < 400 else "origin-error"
         return response.raw
 
-    def _make_variant(self, key: str, timings: dict, record: dict) -> dict:
+    def _make_variant(self, key: str, timings: dict[str, Any], record: dict[str, Any]) -> EventDict:
         config = self.config
         derived = split_derived_key(config.derived_prefix, key)
         if derived is None:
@@ -132,7 +134,8 @@ class OriginResponse:
         return generated_response(302, b"", {"Location": location, "Cache-Control": NO_STORE})
 
     @staticmethod
-    def _answer_with(result: pipeline.Result, cache_control: str, record: dict, outcome: str) -> dict | None:
+    def _answer_with(result: pipeline.Result, cache_control: str, record: dict[str, Any],
+                     outcome: str) -> EventDict | None:
         """The variant as a generated response, or None when it would pass CloudFront's 1 MB limit."""
         if 4 * math.ceil(len(result.data) / 3) >= MAX_ORIGIN_GENERATED_BYTES:
             return None
@@ -158,7 +161,7 @@ def lambda_handler(load_config: Callable[[], Config] = load_baked) -> runtime.Ha
     return runtime.Deferred(build, "origin-response")
 
 
-def _serve_original_safely(response: CloudFrontResponse, record: dict) -> None:
+def _serve_original_safely(response: CloudFrontResponse, record: dict[str, Any]) -> None:
     response.headers.set("X-Content-Type-Options", "nosniff")
     media_type = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media_type not in INLINE_TYPES:

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .events import CloudFrontEvent, text_response
+from .events import CloudFrontEvent, EventDict, text_response
 
-Handler = Callable[[dict, Any], dict]  # (event, context) -> what the function returns to CloudFront
+Handler = Callable[[EventDict, Any], EventDict]  # (event, context) -> what the function returns to CloudFront
 
 MB_PER_VCPU = 1769  # AWS: "at 1,769 MB, a function has the equivalent of one vCPU (one vCPU-second of credits/s)"
 
@@ -33,7 +33,7 @@ def lambda_memory_mb(context: Any = None) -> int | None:
     return int(memory) if memory else None
 
 
-def log(record: dict) -> None:
+def log(record: dict[str, Any]) -> None:
     """One JSON line per request on stdout: CloudWatch keeps it in the edge region's log group."""
     sys.stdout.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
     sys.stdout.flush()
@@ -56,7 +56,7 @@ class Deferred:
         except Exception as exc:  # noqa: BLE001 - see the class docstring
             self._error = exc
 
-    def __call__(self, event: dict, context: Any = None) -> dict:
+    def __call__(self, event: EventDict, context: Any = None) -> EventDict:
         if self._handler is None:
             self._try_build()
         if self._handler is not None:

@@ -15,7 +15,7 @@ from ..errors import MalformedKey
 from ..keys import derived_key, parse_public_path
 from ..negotiate import choose_format
 from . import runtime
-from .events import CloudFrontEvent, text_response
+from .events import CloudFrontEvent, EventDict, text_response
 
 # Characters left unescaped in a rewritten URI: unreserved ones and '/', as S3 and CloudFront expect.
 URI_SAFE = "/-._~"
@@ -27,7 +27,7 @@ class ViewerRequest:
     def __init__(self, config: Config):
         self.config = config
 
-    def __call__(self, event: dict, context: Any = None) -> dict:
+    def __call__(self, event: EventDict, context: Any = None) -> EventDict:
         started = time.perf_counter()
         cf = CloudFrontEvent(event)
         request = cf.request
