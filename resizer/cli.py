@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import build, purge
+from . import build, purge, warm
 from .config import BACKENDS, load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
@@ -280,7 +280,8 @@ def _installed_commands() -> Iterator[Callable]:
         yield entry_point.load()
 
 
-_COMMANDS = (_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser)
+_COMMANDS = (_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser,
+             warm.add_parser)
 
 if __name__ == "__main__":
     sys.exit(main())
