@@ -17,10 +17,16 @@ be interrupted and run again (a rerun makes nothing new), and a viewer's miss ra
 object was stored first (the same bytes).
 
 Each original is fetched and decoded once for all its missing outputs, in a worker: local processes (`--jobs`,
-spawned, one libvips thread each) or an existing Dask cluster (`--scheduler`; Dask is optional). A worker
-opens its own origin from a picklable description and parses the config from its text. A bad original (not
-an image, corrupt, too big) is counted under the status the edge would answer with and never stops the run;
-the exit status is 1 when anything failed.
+spawned) or an existing Dask cluster (`--scheduler`; Dask is optional). A worker opens its own origin from a
+picklable description and parses the config from its text. Every worker runs libvips with the thread count the
+origin-response function gets at its default memory (`runtime.vcpu_share(ORIGIN_MEMORY_MB)`: 1), not the
+library's default: libaom's AV1 bitstream depends on its thread count (measured: 1 vs 2 threads wrote different
+AVIF bytes for every md, lg and xl output of three sample photos), and one thread per process is also what
+keeps N workers on N CPUs. A function deployed with more memory (2 vCPU shares from ~2,700 MB) encodes AVIF
+with 2 threads: same pixels and settings, other bytes than warm stored; viewers get either, both valid.
+
+A bad original (not an image, corrupt, too big) is counted under the status the edge would answer with and
+never stops the run; the exit status is 1 when anything failed.
 
 The summary prices the misses it saved: each output's measured transform time (its share of the decode
 included, as a miss pays it) × the origin-response function's default memory (`cfn.ORIGIN_MEMORY_MB`) is the
@@ -56,7 +62,6 @@ class Job(NamedTuple):
     config_text: str
     config_source: str
     origin: LocalFolders | Bucket
-    image_threads: int  # libvips threads per worker; 0: the library's default
 
 
 class Output(NamedTuple):
@@ -137,13 +142,14 @@ def plan(origin: Origin, config: Config, prefix: str = "", formats: frozenset[st
 @functools.cache
 def _opened(job: Job):
     """(config, origin, backend) for `job`, once per process: parsing, connecting and loading libvips are
-    paid once per worker, not once per original."""
+    paid once per worker, not once per original. The backend gets the edge function's threads (module
+    docstring)."""
     from .backends import get_backend
+    from .edge.runtime import vcpu_share
 
     config = parse_config(job.config_text, job.config_source)
     backend = get_backend(config.backend)
-    if job.image_threads:
-        backend.set_threads(job.image_threads)
+    backend.set_threads(vcpu_share(ORIGIN_MEMORY_MB))
     return config, job.origin.open(), backend
 
 
@@ -308,7 +314,7 @@ def run(args) -> int:
             return 2
         with Client(args.scheduler) as client:
             workers = sum(client.nthreads().values()) or 1
-            return _run_on(client.get_executor(), workers, 1, config, description, args.prefix, formats)
+            return _run_on(client.get_executor(), workers, config, description, args.prefix, formats)
     jobs = args.jobs or os.cpu_count() or 1
     # "spawn": a forked child would inherit libvips' thread pool mid-state and can hang (as `resizer variants`).
     import multiprocessing
@@ -317,7 +323,7 @@ def run(args) -> int:
     executor = (ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1
                 else ThreadPoolExecutor(1))
     with executor:
-        return _run_on(executor, jobs, 1 if jobs > 1 else 0, config, description, args.prefix, formats)
+        return _run_on(executor, jobs, config, description, args.prefix, formats)
 
 
 def _formats(text: str | None) -> frozenset[str] | None:
@@ -330,9 +336,9 @@ def _formats(text: str | None) -> frozenset[str] | None:
     return names
 
 
-def _run_on(executor: Executor, workers: int, image_threads: int, config: Config,
-            description: LocalFolders | Bucket, prefix: str, formats: frozenset[str] | None) -> int:
-    job = Job(config.text, config.source, description, image_threads)
+def _run_on(executor: Executor, workers: int, config: Config, description: LocalFolders | Bucket, prefix: str,
+            formats: frozenset[str] | None) -> int:
+    job = Job(config.text, config.source, description)
     try:
         summary = warm(description.open(), config, job, executor, IN_FLIGHT_PER_WORKER * workers, prefix, formats)
     except (ResizerError, ValueError) as exc:  # the listing itself failed, or no bucket was named
