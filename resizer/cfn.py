@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 TRUE_FALSE = ["true", "false"]
+ORIGIN_MEMORY_MB = 1536  # the origin-response function's default memory (`resizer warm` prices misses with it)
 
 
 def _sub(text: str) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def template(info: dict[str, Any]) -> dict[str, Any]:
             "ManageBucketPolicy": {"Type": "String", "AllowedValues": TRUE_FALSE, "Default": "true",
                                    "Description": "false: the bucket's existing policy is kept (add the "
                                                   "CloudFront statements from docs/EDGE.md to it yourself)"},
-            "OriginMemorySize": {"Type": "Number", "Default": 1536, "MinValue": 128, "MaxValue": 10240,
+            "OriginMemorySize": {"Type": "Number", "Default": ORIGIN_MEMORY_MB, "MinValue": 128, "MaxValue": 10240,
                                  "Description": "MB for the origin-response function (CPU scales with it)"},
             "PriceClass": {"Type": "String", "Default": "PriceClass_100",
                            "AllowedValues": ["PriceClass_100", "PriceClass_200", "PriceClass_All"]},

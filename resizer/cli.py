@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from . import build, purge
+from . import build, purge, warm
 from .config import BACKENDS, load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
@@ -290,7 +290,8 @@ def _installed_commands() -> Iterator[Callable[[Subparsers], None]]:
         yield entry_point.load()
 
 
-_COMMANDS = (_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser)
+_COMMANDS = (_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser,
+             warm.add_parser)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -51,3 +51,8 @@ def choose_format(accept: str | None, variant: "Variant", original_key: str) -> 
         if FORMATS[fmt].media_type in accepted:
             return fmt
     return fallback_format(original_key)
+
+
+def servable_formats(variant: "Variant", original_key: str) -> tuple[str, ...]:
+    """Every format `choose_format` can pick for `variant` of `original_key`, whatever the Accept header."""
+    return tuple(dict.fromkeys((*variant.formats, fallback_format(original_key))))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from resizer.cfn import ORIGIN_MEMORY_MB
 from resizer.edge.runtime import MB_PER_VCPU
 
 GIB = 2**30
@@ -34,7 +35,7 @@ class Traffic:
     hit_ratio: float = 0.90  # CloudFront cache hits / requests
     stored_share: float = 0.50  # of the misses: the variant already exists in S3 (no transform)
     variant_mix: Mapping[str, float] = field(default_factory=lambda: {"sm": 0.4, "md": 0.3, "lg": 0.2, "xl": 0.1})
-    origin_memory_mb: int = 1024
+    origin_memory_mb: int = ORIGIN_MEMORY_MB  # the template's default
     viewer_memory_mb: int = 128  # the viewer-request quota
     viewer_ms: float = 1.0
     passthrough_ms: float = 20.0  # origin-response when the object was found in S3
