@@ -1,9 +1,13 @@
-"""The far-origin model and its command-line values. (The emulator's use of it is in tests/test_emulator.py.)"""
+"""The far-origin model: its command-line values, and the shaped HTTP file server the peers read originals from.
+(The emulator's use of it is in tests/test_emulator.py.)"""
 
+import http.client
 import math
+import time
 
 import pytest
 
+from benchmarks.peers.origin_server import shaped_origin_server
 from resizer import cli
 from resizer.origin_model import LOCAL, OriginModel, parse_bandwidth, parse_latency
 
@@ -46,3 +50,26 @@ def test_delay_and_label():
 def test_serve_refuses_a_bad_value_with_exit_2(option, value, tmp_path, capsys):
     assert cli.main(["serve", "--origin", str(tmp_path), option, value]) == 2
     assert f"resizer serve: {option.split('-')[-1]} {value!r}" in capsys.readouterr().err
+
+
+def test_shaped_file_server_pays_latency_then_bandwidth(tmp_path):
+    data = bytes(range(256)) * 1200  # 307 kB: 0.15 s at 2 MB/s
+    (tmp_path / "a.bin").write_bytes(data)
+    model = OriginModel.parse("40ms", "2MB/s")
+    with shaped_origin_server(tmp_path, model) as url:
+        connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
+        started = time.perf_counter()
+        connection.request("GET", "/a.bin")
+        response = connection.getresponse()
+        first_byte = time.perf_counter() - started
+        body = response.read()
+        elapsed = time.perf_counter() - started
+        assert response.status == 200 and body == data
+        assert first_byte >= model.delay(0) and elapsed >= model.delay(len(data))
+        for path in ("/missing.bin", "/../a.bin", "/%2e%2e/a.bin"):  # same keep-alive connection
+            started = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            assert response.status == 404 and response.read() == b""
+            assert time.perf_counter() - started >= model.delay(0)
+        connection.close()
