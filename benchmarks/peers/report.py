@@ -130,7 +130,7 @@ def print_results(summary: dict, engines: list[str], far_engines: list[str], for
     print(f"\n=== origin: {summary['origin']} ===")
     print_tables(summary, engines, formats, variants)
     if far := summary.get("far_origin"):
-        print(f"\n=== origin: {far['origin']} (each original read through it, per request) ===")
+        print(f"\n=== origin: {far['origin']} ===")
         for name, version in far["versions"].items():
             print(f"  {name:16}{version}")
         print_tables(far, far_engines, formats, variants)
