@@ -250,7 +250,7 @@ def _run_serve(args) -> int:
         origin, where = LocalOrigin(originals, derived, config.derived_prefix), f"{originals} (derived: {derived})"
     server = make_server(origin, config, port=args.port, origin_model=origin_model)
     host, port = server.server_address[:2]
-    print(f"resizer: serving {where} ({origin_model.label} origin) at http://{host}:{port}/  (Ctrl-C stops)",
+    print(f"resizer: serving {where} at http://{host}:{port}/  ({origin_model.label} origin; Ctrl-C stops)",
           file=sys.stderr)
     try:
         server.serve_forever()
