@@ -95,10 +95,7 @@ class ShapedOrigin:
 
     def __init__(self, origin: Origin, model: OriginModel):
         self.origin, self.model = origin, model
-
-    @property
-    def derived_prefix(self) -> str:
-        return self.origin.derived_prefix
+        self.derived_prefix = origin.derived_prefix
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         size = 0

@@ -9,7 +9,9 @@ import pytest
 
 from benchmarks.peers.origin_server import shaped_origin_server
 from resizer import cli
-from resizer.origin_model import LOCAL, OriginModel, parse_bandwidth, parse_latency
+from resizer.errors import OriginalNotFound
+from resizer.origin_model import LOCAL, OriginModel, ShapedOrigin, parse_bandwidth, parse_latency
+from resizer.origins import LocalOrigin
 
 
 @pytest.mark.parametrize("text, seconds", [("60ms", 0.06), ("0.06s", 0.06), ("1.5 ms", 0.0015), ("0s", 0.0)])
@@ -44,6 +46,31 @@ def test_delay_and_label():
     assert OriginModel.parse(None, "5MiB/s").label == "far: 5.24 MB/s"
     assert OriginModel.parse(None, None) == LOCAL and LOCAL.label == "local" and LOCAL.delay(10**9) == 0
     assert LOCAL.bytes_per_s == math.inf
+
+
+def test_shaped_origin_charges_every_request(tmp_path, sample_photos):
+    (tmp_path / "originals").mkdir()
+    photo = sample_photos[0].read_bytes()
+    (tmp_path / "originals" / "a.png").write_bytes(photo)
+    model = OriginModel.parse("30ms", "5MB/s")
+    origin = ShapedOrigin(LocalOrigin(tmp_path / "originals", tmp_path / "derived"), model)
+
+    def timed(call, *args):
+        started = time.perf_counter()
+        try:
+            return call(*args), time.perf_counter() - started
+        except OriginalNotFound:
+            return None, time.perf_counter() - started
+
+    data, seconds = timed(origin.get, "a.png")
+    assert data == photo and seconds >= model.delay(len(photo))
+    info, seconds = timed(origin.head, "a.png")
+    assert info.size == len(photo) and seconds >= model.delay(0)
+    missing, seconds = timed(origin.get, "b.png")  # the 404 made the round trip too
+    assert missing is None and seconds >= model.delay(0)
+    stored, seconds = timed(origin.put_if_absent, "_variants/x/a.webp", photo, "image/webp", "no-store")
+    assert stored and seconds >= model.delay(len(photo))
+    assert origin.derived_prefix == "_variants" and [i.key for i in origin.list("_variants/")] == ["_variants/x/a.webp"]
 
 
 @pytest.mark.parametrize("option, value", [("--origin-latency", "60"), ("--origin-bandwidth", "40Mb/s")])
