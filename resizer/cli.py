@@ -218,13 +218,25 @@ def _add_serve(commands: Subparsers) -> None:
                    help="where a folder origin's derived objects go (default: ~/.cache/resizer/serve/<hash>)")
     p.add_argument("--bucket", metavar="NAME", help="bucket of originals, with --s3-endpoint")
     p.add_argument("--port", type=int, default=8000)
+    far = p.add_argument_group("a far origin (default: none, the origin answers at once)",
+                               "Each request to the origin (CloudFront's fetch, the origin-response's GET of the "
+                               "original and PUT of the variant) waits the latency, then moves its body at the "
+                               "bandwidth: a miss as at a regional edge cache far from the bucket.")
+    far.add_argument("--origin-latency", metavar="DURATION", help="per request, e.g. 60ms or 0.06s")
+    far.add_argument("--origin-bandwidth", metavar="RATE", help="per transfer, e.g. 40MB/s, 5MiB/s or 100Mbit/s")
     _config_option(p)
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     from .emulator import make_server
+    from .origin_model import OriginModel
 
+    try:
+        origin_model = OriginModel.parse(args.origin_latency, args.origin_bandwidth)
+    except ValueError as exc:
+        print(f"resizer serve: {exc}", file=sys.stderr)
+        return 2
     config = load_config(args.config)
     origin: Origin
     if args.s3_endpoint:
@@ -245,9 +257,10 @@ def _run_serve(args: argparse.Namespace) -> int:
             return 2
         derived = args.derived or _default_derived_dir(originals)
         origin, where = LocalOrigin(originals, derived, config.derived_prefix), f"{originals} (derived: {derived})"
-    server = make_server(origin, config, port=args.port)
+    server = make_server(origin, config, port=args.port, origin_model=origin_model)
     host, port = server.server_address[:2]
-    print(f"resizer: serving {where} at http://{host!s}:{port}/  (Ctrl-C stops)", file=sys.stderr)
+    print(f"resizer: serving {where} at http://{host!s}:{port}/  ({origin_model.label} origin; Ctrl-C stops)",
+          file=sys.stderr)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

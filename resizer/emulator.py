@@ -5,8 +5,13 @@ For each GET/HEAD it does what CloudFront does, with the production handler func
     viewer-request  ->  cache (keyed by the rewritten URI, honouring Cache-Control max-age)
                     ->  origin (a folder, or an S3 endpoint)  ->  origin-response  ->  cache  ->  viewer
 
-It answers with `X-Cache: Hit from cloudfront` / `Miss from cloudfront`, `Server-Timing`, an ETag (conditional
-GETs get 304) and Content-Length. A generated 302 goes to the client, which follows it as a browser does.
+It answers with `X-Cache: Hit from cloudfront` / `Miss from cloudfront`, `Server-Timing` (viewer-request, origin,
+origin-response), an ETag (conditional GETs get 304) and Content-Length. A generated 302 goes to the client, which
+follows it as a browser does.
+
+The origin is local unless an `OriginModel` says how far it is (`resizer serve --origin-latency 60ms
+--origin-bandwidth 40MB/s`): then CloudFront's fetch (Server-Timing `origin`) and the origin-response's GET of
+the original and PUT of the variant (inside `origin-response`) each pay a round trip and their bytes' transfer.
 """
 
 import base64
@@ -27,6 +32,7 @@ from .edge.runtime import Handler, elapsed_ms
 from .edge.viewer import ViewerRequest
 from .errors import ResizerError
 from .keys import percent_decode
+from .origin_model import LOCAL, OriginModel, ShapedOrigin
 from .origins import Origin
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*(\d+)", re.I)
@@ -79,12 +85,14 @@ class _Cache:
 
 
 class Distribution:
-    """The CloudFront side: events, cache and origin fetch around the two handler functions it is given."""
+    """The CloudFront side: events, cache and origin fetch around the two handler functions it is given.
+    `origin_model` is the distance from the edge to the origin, paid by each fetch."""
 
     def __init__(self, viewer_request: Handler, origin_response: Handler, origin: Origin,
-                 cache_bytes: int = 256 * 2**20):
+                 cache_bytes: int = 256 * 2**20, origin_model: OriginModel = LOCAL):
         self.viewer_request, self.origin_response, self.origin = viewer_request, origin_response, origin
         self.cache = _Cache(cache_bytes)
+        self.origin_model = origin_model
 
     def handle(self, method: str, uri: str, querystring: str, headers: dict[str, str]) -> Answer:
         request_id = uuid.uuid4().hex
@@ -101,6 +109,7 @@ class Distribution:
             return Answer(cached.status, dict(cached.headers), cached.body, timings, "Hit")
         t = time.perf_counter()
         status, origin_headers, body = self._fetch(key)
+        self.origin_model.wait(len(body))  # one request: _fetch's HEAD + GET stand for CloudFront's one GET
         timings["origin"] = elapsed_ms(t)
         response = response_record(status, origin_headers)
         t = time.perf_counter()
@@ -178,8 +187,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(origin: Origin, config: Config, host: str = "127.0.0.1", port: int = 0,
-                cache_bytes: int = 256 * 2**20) -> ThreadingHTTPServer:
-    """A ready (not yet serving) emulator on loopback with its own handlers; `server.server_address` has the port."""
-    distribution = Distribution(ViewerRequest(config), OriginResponse(config, origin), origin, cache_bytes)
+                cache_bytes: int = 256 * 2**20, origin_model: OriginModel = LOCAL) -> ThreadingHTTPServer:
+    """A ready (not yet serving) emulator on loopback with its own handlers; `server.server_address` has the port.
+    With a far `origin_model`, CloudFront's fetch and the origin-response's GET and PUT each pay it."""
+    handler_origin = origin if origin_model.is_local else ShapedOrigin(origin, origin_model)
+    distribution = Distribution(ViewerRequest(config), OriginResponse(config, handler_origin), origin, cache_bytes,
+                                origin_model)
     handler = type("Handler", (_Handler,), {"distribution": distribution})
     return ThreadingHTTPServer((host, port), handler)

@@ -1,6 +1,7 @@
 """`resizer serve`: the local CloudFront + Lambda@Edge emulator, over real HTTP on loopback."""
 
 import shutil
+import time
 from io import BytesIO
 
 import numpy as np
@@ -9,6 +10,7 @@ from conftest import snapshot
 from PIL import Image
 
 from resizer.keys import derived_key
+from resizer.origin_model import OriginModel
 from resizer.origins import LocalOrigin, S3Origin
 
 
@@ -105,3 +107,50 @@ def test_cache_evicts_least_recently_used_past_its_byte_budget(originals, tmp_pa
     assert len(big) + sizes["chelsea"] > 12_000 - sizes["coffee"]
     # chelsea was used last before astronaut, so coffee (least recently used) went first
     assert get("/images/coffee-sm.png", Accept="image/webp")[1]["x-cache"].startswith("Miss")
+
+
+def _server_timing(headers: dict[str, str]) -> dict[str, float]:
+    """Server-Timing's `name;dur=ms` entries."""
+    entries = (entry.strip().split(";dur=") for entry in headers["server-timing"].split(","))
+    return {name: float(ms) for name, ms in entries}
+
+
+def test_far_origin_miss_pays_each_origin_request_and_a_hit_pays_none(originals, tmp_path, serve, fast_config):
+    model = OriginModel.parse("50ms", None)
+    get = serve(LocalOrigin(originals, tmp_path / "derived", fast_config.derived_prefix), fast_config,
+                origin_model=model)
+    started = time.perf_counter()
+    status, headers, _ = get("/images/coffee-sm.png", Accept="image/webp")
+    elapsed = time.perf_counter() - started
+    assert status == 200 and headers["x-cache"].startswith("Miss")
+    # CloudFront's fetch (the variant is not there yet: one round trip), then the handler's GET and PUT
+    assert elapsed >= 3 * model.latency_s
+    timing = _server_timing(headers)
+    assert timing["origin"] >= 1000 * model.latency_s and timing["origin-response"] >= 2000 * model.latency_s
+
+    status, headers, _ = get("/images/coffee-sm.png", Accept="image/webp")
+    assert headers["x-cache"].startswith("Hit") and set(_server_timing(headers)) == {"viewer-request"}
+
+
+def test_far_origin_moves_bodies_at_its_bandwidth(originals, tmp_path, serve, fast_config):
+    model = OriginModel.parse(None, "40MB/s")
+    size = (originals / "images" / "noise.png").stat().st_size  # 6.8 MB of noise: 0.17 s at 40 MB/s
+    get = serve(LocalOrigin(originals, tmp_path / "derived", fast_config.derived_prefix), fast_config,
+                origin_model=model)
+    started = time.perf_counter()
+    status, headers, body = get("/images/noise.png")  # the original itself: CloudFront's fetch moves it
+    assert status == 200 and len(body) == size and time.perf_counter() - started >= model.delay(size)
+    assert _server_timing(headers)["origin"] >= 1000 * model.delay(size)
+
+    started = time.perf_counter()
+    status, headers, body = get("/images/noise-sm.png", Accept="image/webp")  # the handler GETs the original
+    assert status == 200 and time.perf_counter() - started >= model.delay(size) + model.delay(len(body))
+    assert _server_timing(headers)["origin-response"] >= 1000 * model.delay(size)
+
+
+def test_the_origin_is_local_by_default(originals, tmp_path, serve, config, monkeypatch):
+    delays = []
+    monkeypatch.setattr(OriginModel, "wait", lambda model, n_bytes: delays.append(model.delay(n_bytes)))
+    get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix))
+    assert get("/images/coffee-sm.png", Accept="image/webp")[0] == 200
+    assert delays == [0.0]  # CloudFront's one fetch, at no distance; the handler's origin is not wrapped

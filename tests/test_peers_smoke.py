@@ -1,16 +1,19 @@
-"""`python -m benchmarks.peers` end to end on one photo with the installed peers (sharp, thumbor) left out.
+"""`python -m benchmarks.peers` end to end on one photo: the in-process engines, and the far-origin rows.
 
-Not a timing test: it checks that every resizer path and plain Pillow made every variant at the size
+The first is not a timing test: it checks that every resizer path and plain Pillow made every variant at the size
 sizing.fit_inside gives, that each output got a SSIMULACRA2 score, and that the files and tables were written.
 """
 
 import csv
 import json
+import shutil
 
 from PIL import Image
 
 from benchmarks.peers import cli
+from benchmarks.peers.installers import sharp_installed, thumbor_installed
 from resizer.config import load_config
+from resizer.origin_model import OriginModel
 from resizer.sizing import fit_inside
 
 ENGINES = {"resizer-vips", "resizer-pillow", "batch-vips", "batch-pillow", "serve", "pillow-naive"}
@@ -41,3 +44,39 @@ def test_peers_benchmark_runs_pure_python_engines(tmp_path, sample_photos, capsy
     assert json.loads((out / "summary.json").read_text())["run"]["originals"] == 1
     printed = capsys.readouterr().out
     assert "Speed ratio" in printed and "SSIMULACRA2" in printed
+
+
+def test_far_origin_runs_the_per_request_engines_again_behind_the_model(tmp_path, sample_photos, capsys):
+    """serve, and the peers already installed (nothing is installed here), a second time with every original read
+    through the far origin: each output pays at least the original's GET (thumbor: once per original, its file
+    storage keeps it); serve also pays CloudFront's fetch and the PUT."""
+    photo = next(p for p in sample_photos if p.name == "rocket.jpg")
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / photo.name).write_bytes(photo.read_bytes())
+    peers = [name for name, ready in (("sharp", shutil.which("node") and sharp_installed()),
+                                      ("thumbor", thumbor_installed())) if ready]
+    engines = ["serve", *peers]
+    model = OriginModel.parse("20ms", "10MB/s")
+
+    summary = cli.main(["--images", str(images), "--formats", "webp", "--only", ",".join(engines),
+                        "--far-origin", "20ms,10MB/s", "--quality-sample", "-1", "--out", str(tmp_path / "out"),
+                        "--quiet"])
+
+    rows = list(csv.DictReader((tmp_path / "out" / "jobs.csv").open()))
+    assert not [r for r in rows if r["error"]]
+    assert {(r["engine"], r["origin"]) for r in rows} == {(e, o) for e in engines for o in ("local", model.label)}
+    get_original = model.delay(photo.stat().st_size)
+    far = [r for r in rows if r["origin"] == model.label]
+    assert len(far) == len(engines) * len(load_config().variants)
+    for r in far:
+        if r["engine"] == "serve":
+            assert float(r["ms"]) / 1000 >= model.delay(0) + get_original + model.delay(int(r["bytes"]))
+        elif r["engine"] == "sharp":
+            assert float(r["ms"]) / 1000 >= get_original
+    if "thumbor" in engines:
+        assert sum(float(r["ms"]) for r in far if r["engine"] == "thumbor") / 1000 >= get_original
+    assert summary["origin"] == "local" and summary["far_origin"]["origin"] == model.label
+    assert set(summary["far_origin"]["engines"]) == {f"{e}/webp" for e in engines}
+    printed = capsys.readouterr().out
+    assert "=== origin: local ===" in printed and f"=== origin: {model.label} " in printed

@@ -1,11 +1,14 @@
 """The engines: each a way of making every variant of one original in one format, timed per output.
 
-A run's engines share one Context (config, folders, peer options); each engine fills one Job per output.
+A run's engines share one Context (config, folders, peer options, the origin); each engine fills one Job per output.
+With a far origin (Context.origin_model, --far-origin) the FAR_ENGINES read each original through it: `resizer serve`
+with its --origin-latency/--origin-bandwidth, sharp and thumbor over HTTP from origin_server.shaped_origin_server.
 """
 
 import http.client
 import io
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -17,6 +20,7 @@ from urllib.parse import quote
 from benchmarks.load import free_port
 from benchmarks.peers.installers import install_sharp, install_thumbor
 from resizer.formats import FORMATS, sniff
+from resizer.origin_model import LOCAL, OriginModel
 from resizer.sizing import fit_inside
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,6 +30,7 @@ ENGINES = ("resizer-vips", "resizer-pillow", "batch-vips", "batch-pillow", "serv
 GROUPS = {"resizer": ("resizer-vips", "resizer-pillow", "batch-vips", "batch-pillow", "serve"),
           "peers": ("sharp", "thumbor"), "pillow": ("pillow-naive", "pillow-draft"), "naive": ("pillow-naive",)}
 RESIZER_PATHS = GROUPS["resizer"]
+FAR_ENGINES = ("serve", "sharp", "thumbor")  # per request, reading the original from an origin: --far-origin
 ACCEPT = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}  # serve: jpeg = the fallback
 
 
@@ -36,6 +41,7 @@ class Job:
     variant: str
     size: int
     format: str  # requested
+    origin: str  # OriginModel.label of the origin the original came through: "local", "far: 60 ms, 40 MB/s"
     written: str = ""  # the format of the output (serve's fallback for a PNG original is PNG)
     width: int = 0
     height: int = 0
@@ -57,6 +63,8 @@ class Context:
     tmp: str
     sharp_concurrency: int
     thumbor_python: str
+    origin_model: OriginModel = LOCAL
+    originals_url: str = ""  # the originals over shaped HTTP (far origin): what sharp and thumbor read
 
     @property
     def variants(self):
@@ -83,7 +91,7 @@ class Engine:
         raise NotImplementedError
 
     def job(self, image: str, variant, fmt: str) -> Job:
-        return Job(self.name, image, variant.name, variant.size, fmt)
+        return Job(self.name, image, variant.name, variant.size, fmt, self.ctx.origin_model.label)
 
     def out_path(self, job: Job, fmt: str) -> Path:
         folder = self.ctx.outputs / self.name / job.format
@@ -223,7 +231,8 @@ class SharpEngine(Engine):
         job = self.job(image, variant, fmt)
         s = variant.encoder(fmt)
         path = self.out_path(job, fmt)
-        request = {"input": str(self.ctx.originals / image), "size": variant.size, "format": fmt,
+        source = f"{self.ctx.originals_url}/{quote(image)}" if self.ctx.originals_url else self.ctx.originals / image
+        request = {"input": str(source), "size": variant.size, "format": fmt,
                    "output": str(path), "quality": s.quality, "effort": s.effort, "subsampling": s.subsampling,
                    "progressive": s.progressive}
         self.proc.stdin.write(json.dumps({k: v for k, v in request.items() if v is not None}) + "\n")
@@ -279,7 +288,8 @@ class HttpEngine(Engine):
 
 
 class ServeEngine(HttpEngine):
-    """`resizer serve` (the emulator: viewer-request, origin, origin-response, cache) on a folder origin."""
+    """`resizer serve` (the emulator: viewer-request, origin, origin-response, cache) on a folder origin, at the
+    context's origin model."""
 
     name = "serve"
 
@@ -290,6 +300,11 @@ class ServeEngine(HttpEngine):
                    str(derived), "--port", str(port)]
         if self.ctx.config_path:
             command += ["--config", str(self.ctx.config_path)]
+        model = self.ctx.origin_model
+        if model.latency_s:
+            command += ["--origin-latency", f"{model.latency_s}s"]
+        if model.bytes_per_s != math.inf:
+            command += ["--origin-bandwidth", f"{model.bytes_per_s}B/s"]
         # The handlers' JSON log lines go to the server's stdout: discarded here.
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, cwd=REPO)
         wait_http(port, self.proc, "resizer serve", "/")
@@ -303,22 +318,29 @@ class ServeEngine(HttpEngine):
 
 
 class ThumborEngine(HttpEngine):
-    """thumbor 7 in its own venv and process: file loader on the originals, no storage, the config's settings."""
+    """thumbor 7 in its own venv and process, the config's settings: file loader on the originals and no storage;
+    from a far origin, its HTTP loader with file storage on (thumbor keeps each original it loaded, as deployed)."""
 
     name = "thumbor"
 
     def start(self):
         venv = install_thumbor(self.ctx.thumbor_python)
         avif = self.ctx.variants[0].encoder("avif")
-        conf = Path(self.ctx.tmp) / "thumbor.conf"
+        folder = Path(tempfile.mkdtemp(prefix="thumbor-", dir=self.ctx.tmp))
+        if self.ctx.originals_url:
+            source = {"LOADER": "thumbor.loaders.http_loader", "STORAGE": "thumbor.storages.file_storage",
+                      "FILE_STORAGE_ROOT_PATH": str(folder / "storage")}
+        else:
+            source = {"LOADER": "thumbor.loaders.file_loader", "FILE_LOADER_ROOT_PATH": str(self.ctx.originals),
+                      "STORAGE": "thumbor.storages.no_storage"}
         settings = {
-            "LOADER": "thumbor.loaders.file_loader", "FILE_LOADER_ROOT_PATH": str(self.ctx.originals),
-            "STORAGE": "thumbor.storages.no_storage", "RESULT_STORAGE": None, "AUTO_WEBP": False,
+            **source, "RESULT_STORAGE": None, "AUTO_WEBP": False,
             "AUTO_AVIF": False, "QUALITY": 80, "ALLOW_UNSAFE_URL": True, "RESPECT_ORIENTATION": True,
             "PROGRESSIVE_JPEG": True, "PRESERVE_EXIF_INFO": False, "MAX_AGE": 0,
             # aom cpu-used = 9 - effort, as libheif maps the other engines' effort
             "AVIF_SPEED": None if avif.effort is None else 9 - avif.effort, "AVIF_CODEC": "aom",
         }
+        conf = folder / "thumbor.conf"
         conf.write_text("".join(f"{k} = {v!r}\n" for k, v in settings.items()))
         port = free_port()
         self.proc = subprocess.Popen([str(venv / "bin" / "thumbor"), "-p", str(port), "-i", "127.0.0.1", "-c",
@@ -329,12 +351,14 @@ class ThumborEngine(HttpEngine):
                                    "import sys, thumbor, PIL; print(thumbor.__version__, PIL.__version__, "
                                    "'%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, check=True)
         thumbor, pillow, python = versions.stdout.split()
-        self.version = f"thumbor {thumbor} (Pillow {pillow}, Python {python})"
+        loader = "HTTP loader, file storage" if self.ctx.originals_url else "file loader, no storage"
+        self.version = f"thumbor {thumbor} (Pillow {pillow}, Python {python}; {loader})"
 
     def one(self, image, variant, fmt):
         s = variant.encoder(fmt)
         path = f"/unsafe/fit-in/{variant.size}x{variant.size}/filters:format({fmt}):quality({s.quality})/"
-        return self.fetch(self.job(image, variant, fmt), path + quote(image), {})
+        source = f"{self.ctx.originals_url}/{image}" if self.ctx.originals_url else image
+        return self.fetch(self.job(image, variant, fmt), path + quote(source, safe=""), {})
 
 
 def wait_http(port: int, proc: subprocess.Popen, what: str, path: str, timeout: float = 60) -> None:

@@ -117,8 +117,9 @@ def write_results(out: Path, jobs: list[Job], summary: dict) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
 
 
-def print_results(summary: dict, engines: list[str], formats: list[str], variants: list[str]) -> None:
-    """What ran and under which load, the tables, then the first errors."""
+def print_results(summary: dict, engines: list[str], far_engines: list[str], formats: list[str],
+                  variants: list[str]) -> None:
+    """What ran and under which load, the tables per origin (local, then far when it ran), then the first errors."""
     run = summary["run"]
     print(f"\n{run['originals']} originals ({run['avif_originals']} for AVIF), variants {run['variants']}, "
           f"encoders {run['encoders']}")
@@ -126,9 +127,15 @@ def print_results(summary: dict, engines: list[str], formats: list[str], variant
         print(f"  {name:16}{version}")
     print(f"load (1-min avg) at start {run['load_start'][0]}, during mean {run['load_1min_mean']} / max "
           f"{run['load_1min_max']}, at end {run['load_end'][0]} on {run['cpus']} cores; wall {run['wall_s']} s")
+    print(f"\n=== origin: {summary['origin']} ===")
     print_tables(summary, engines, formats, variants)
+    if far := summary.get("far_origin"):
+        print(f"\n=== origin: {far['origin']} ===")
+        for name, version in far["versions"].items():
+            print(f"  {name:16}{version}")
+        print_tables(far, far_engines, formats, variants)
     for err in run["errors"][:10]:
-        print(f"ERROR {err['engine']} {err['image']} {err['format']}: {err['error']}")
+        print(f"ERROR {err['engine']} ({err['origin']}) {err['image']} {err['format']}: {err['error']}")
 
 
 def print_tables(summary: dict, engines: list[str], formats: list[str], variants: list[str]) -> None:

@@ -64,5 +64,6 @@ def run_one(engine: Engine, image: str, fmt: str) -> list[Job]:
     try:
         return engine.run(image, fmt)
     except Exception as exc:  # noqa: BLE001 -- a failing engine is a result, not the end of the run
-        return [Job(engine.name, image, "*", 0, fmt, error=f"{type(exc).__name__}: {exc}")]
+        return [Job(engine.name, image, "*", 0, fmt, engine.ctx.origin_model.label,
+                    error=f"{type(exc).__name__}: {exc}")]
 

@@ -3,11 +3,12 @@
 //   node sharp_driver.mjs SHARP_DIR [CONCURRENCY] < jobs.jsonl
 //
 // SHARP_DIR is the folder `npm install sharp` ran in. First line out: versions. Then one JSON line in, one out:
-//   in:  {"input": PATH, "size": N, "format": "jpeg"|"webp"|"avif", "output": PATH,
+//   in:  {"input": PATH or URL, "size": N, "format": "jpeg"|"webp"|"avif", "output": PATH,
 //         "quality": Q, "effort": E, "subsampling": "4:2:0"|"4:4:4", "progressive": true|false}
-//   out: {"ms": wall of read + decode + orient + resize + encode, "bytes": N, "width": W, "height": H}
+//   out: {"ms": wall of read (or GET) + decode + orient + resize + encode, "bytes": N, "width": W, "height": H}
 //        or {"error": MESSAGE}
-// The output file is written after the clock stops. Jobs run one at a time (one stream, like one Lambda).
+// The output file is written after the clock stops. Jobs run one at a time (one stream, like one Lambda). A URL
+// input is fetched into a Buffer per job, as the Node original's Lambda GETs the original from S3 on each miss.
 import { readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -27,9 +28,15 @@ const options = (job) => {
   return { quality: job.quality, effort: job.effort, bitdepth: 8, ...chroma }; // avif
 };
 
+async function download(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+  return Buffer.from(await response.arrayBuffer());
+}
+
 async function run(job) {
   const start = process.hrtime.bigint();
-  const input = await readFile(job.input);
+  const input = /^https?:/.test(job.input) ? await download(job.input) : await readFile(job.input);
   const { data, info } = await sharp(input)
     .rotate() // EXIF orientation (sharp leaves it alone otherwise)
     .resize({ width: job.size, height: job.size, fit: "inside", withoutEnlargement: true })
