@@ -1,4 +1,6 @@
-"""The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant.
+"""The `resizer` command. Subcommands import the image libraries they need, so `resizer key` is instant; only the
+command named on the command line is registered (all of them for `--help` or a mistake), so `resizer variants`
+pays for neither the build machinery nor the entry-point scan (~7 MB of RSS and ~30 ms between them).
 
 Other distributions add commands through the "resizer.commands" entry-point group: the workbench
 (workbench/pyproject.toml, `resizer-bench`) registers `bench` there. An entry point rather than a separate
@@ -8,14 +10,12 @@ runtime-only install has no such entry point, so nothing of the workbench is lis
 
 import argparse
 import functools
-import importlib.metadata
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from . import build, purge, warm
 from .config import BACKENDS, load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
@@ -30,9 +30,11 @@ _T = TypeVar("_T")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="resizer", description="Named image variants for S3 + CloudFront.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (*_COMMANDS, *_installed_commands()):
+    named = argv[0] if argv else None
+    for register in [_COMMANDS[named]] if named in _COMMANDS else [*_COMMANDS.values(), *_installed_commands()]:
         register(commands)
     args = parser.parse_args(argv)
     try:
@@ -61,9 +63,7 @@ def _add_variants(commands: Subparsers) -> None:
 
 
 def _run_variants(args: argparse.Namespace) -> int:
-    import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
     _worker_config(args.config)  # a bad config fails here, once, not in every worker
@@ -84,6 +84,9 @@ def _run_variants(args: argparse.Namespace) -> int:
     if jobs > 1:
         # Processes, not threads: decoders and encoders hold the GIL in places. Results come back in input order.
         # "spawn": a forked child would inherit libvips' thread pool mid-state and can hang.
+        import multiprocessing  # here: a single stream (one image, --jobs 1) never pays for it
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             per_image = list(progress(pool.map(render, args.images)))
     else:
@@ -299,12 +302,27 @@ def _sample_origin() -> Path | None:
 
 def _installed_commands() -> Iterator[Callable[[Subparsers], None]]:
     """The `add_parser(subparsers)` functions installed distributions register under COMMANDS_GROUP."""
+    import importlib.metadata
+
     for entry_point in importlib.metadata.entry_points(group=COMMANDS_GROUP):
         yield entry_point.load()
 
 
-_COMMANDS = (_add_variants, _add_info, _add_key, _add_serve, build.add_parser, purge.add_parser,
-             warm.add_parser)
+def _from_module(name: str) -> Callable[[Subparsers], None]:
+    """The `add_parser` of resizer's module `name`, imported when the command is registered."""
+
+    def register(commands: Subparsers) -> None:
+        import importlib
+
+        importlib.import_module(f".{name}", __package__).add_parser(commands)
+
+    return register
+
+
+_COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "variants": _add_variants, "info": _add_info, "key": _add_key, "serve": _add_serve,
+    "build": _from_module("build"), "purge": _from_module("purge"), "warm": _from_module("warm"),
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@ Every problem is a `ConfigError` naming the file, the field and what is wrong wi
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn, TypeVar
@@ -82,7 +82,7 @@ class Config(NamedTuple):
         """A copy with `changes` and the settings ids recomputed for them (NamedTuple's `_replace` would keep ids
         that no longer name these settings)."""
         changed = self._replace(**changes)
-        return changed._replace(ids=MappingProxyType(settings_ids(changed)))
+        return changed._replace(ids=SettingsIds(changed))
 
     def settings_id(self, variant: str, fmt: str) -> str:
         return self.ids[variant, fmt]
@@ -96,6 +96,29 @@ def canonical_settings(config: Config, variant: str, fmt: str) -> dict[str, Any]
     return {"transform": TRANSFORM_VERSION, "backend": config.backend, "size": v.size,
             "encoders": {f: {k: value for k, value in v.encoder(f)._asdict().items() if value is not None}
                          for f in formats_written_for(fmt)}}
+
+
+class SettingsIds(Mapping[tuple[str, str], str]):
+    """`settings_ids(config)`, hashed on first use: a command that never builds a key (`resizer variants`) never
+    loads OpenSSL for hashlib (3.6 MB of RSS; the 12 MP memory budget is 100 MB)."""
+
+    def __init__(self, config: Config):
+        self._config = config
+        self._ids: dict[tuple[str, str], str] | None = None
+
+    def _table(self) -> dict[tuple[str, str], str]:
+        if self._ids is None:
+            self._ids = settings_ids(self._config)
+        return self._ids
+
+    def __getitem__(self, key: tuple[str, str]) -> str:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
 def settings_ids(config: Config) -> dict[tuple[str, str], str]:
@@ -129,7 +152,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     config = _Parser(source).config(raw, text)
-    return config._replace(ids=MappingProxyType(settings_ids(config)))
+    return config._replace(ids=SettingsIds(config))
 
 
 def baked_module(config: Config) -> str:
