@@ -265,11 +265,14 @@ def _vm_hwm_mb() -> float:
 
 
 def rss_worker(task: tuple[str, str | None, str, str, str]) -> dict:
-    """In a fresh process: peak RSS after imports + reading the original, and after one transform."""
+    """In a fresh process: peak RSS after imports + reading the original, and after one transform with the
+    libvips threads the origin-response function gets at the template's default memory (as a container holds)."""
+    from resizer.cfn import ORIGIN_MEMORY_MB
+    from resizer.edge.runtime import vcpu_share
     from resizer.pipeline import transform
 
     backend, config, path, fmt, vname = task
-    cfg = _prepare(backend, config)
+    cfg = _prepare(backend, config, threads=vcpu_share(ORIGIN_MEMORY_MB))
     data = Path(path).read_bytes()
     before = _vm_hwm_mb()
     result = transform(data, cfg.variant(vname), fmt, backend=backend, limits=cfg.limits)
