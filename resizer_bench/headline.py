@@ -62,24 +62,20 @@ def headline_numbers(run: RunDir) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS).astype({"value": float})
 
 
+# unit -> how one number of it is printed (others: the number and the unit, 1 decimal under 10)
+UNIT_FORMATS = {
+    "bytes": lambda v: f"{v / 1024:.1f} KiB", "share": lambda v: f"{100 * v:.0f}%", "USD": lambda v: f"${v:,.2f}",
+    "MB": lambda v: f"{v:.2f} MB", "cases": lambda v: f"{v:.0f} cases", "SSIMULACRA2": lambda v: f"{v:.1f}",
+    "transforms/s": lambda v: f"{v:.1f}/s",
+}
+
+
 def format_value(value: float, unit: str) -> str:
     """One number as the report prints it."""
     if pd.isna(value):
         return "-"
-    if unit == "bytes":
-        return f"{value / 1024:.1f} KiB"
-    if unit == "share":
-        return f"{100 * value:.0f}%"
-    if unit == "USD":
-        return f"${value:,.2f}"
-    if unit == "MB":
-        return f"{value:.2f} MB"
-    if unit == "cases":
-        return f"{value:.0f} cases"
-    if unit == "SSIMULACRA2":
-        return f"{value:.1f}"
-    if unit == "transforms/s":
-        return f"{value:.1f}/s"
+    if unit in UNIT_FORMATS:
+        return UNIT_FORMATS[unit](value)
     return f"{value:.0f} {unit}" if abs(value) >= 10 else f"{value:.1f} {unit}"
 
 
