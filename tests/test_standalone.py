@@ -25,7 +25,7 @@ from resizer.keys import derived_key
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBENCH_ONLY = ("resizer_bench", "pandas", "tqdm", "skimage", "numpy", "papermill")
-RUNTIME_COMMANDS = ["variants", "info", "key", "serve", "build", "purge"]
+RUNTIME_COMMANDS = ["variants", "info", "key", "serve", "build", "purge", "warm"]
 
 pytestmark = pytest.mark.xdist_group("standalone")
 
@@ -128,6 +128,9 @@ def test_serve_a_folder_then_purge_what_it_stored(runtime_venv, photo, tmp_path)
     assert "/images/photo-sm.jpg" in purged.stdout.splitlines()
     assert not any(p.exists() for p in stored)
     assert resizer(runtime_venv, "purge", "--help", cwd=tmp_path).stdout.startswith("usage: resizer purge")
+
+    warmed = resizer(runtime_venv, "warm", "--origin", originals, "--derived", derived, "--jobs", "1", cwd=tmp_path)
+    assert "made" in warmed.stdout and [p for p in derived.rglob("*") if p.is_file()]
 
 
 def test_serve_without_an_origin_asks_for_one(runtime_venv, tmp_path):
