@@ -47,7 +47,6 @@ class Candidate(NamedTuple):
 CANDIDATES = {c.label: c for c in (
     Candidate("jpeg95-1200", 1200, "jpeg"), Candidate("jpeg95-1800", 1800, "jpeg"),
     Candidate("jpeg95-2400", 2400, "jpeg"), Candidate("jpeg90-1200", 1200, "jpeg", 90),
-    Candidate("jpeg95-1200-noxl", 1200, "jpeg"),  # xl (a box equal to the source's) made from the original
     Candidate("png-1200", 1200, "png"), Candidate("webpll-1200", 1200, "webpll"),
     Candidate("xl-webp", 1200, "xl"),
 )}
@@ -143,8 +142,7 @@ def study(args) -> None:
             make_ms, src = make_source(data, cand, config, backend, args.repeat)
             for v in variants:
                 variant = config.variant(v)
-                if variant.size > cand.size or (variant.size == cand.size and cand.kind == "xl"
-                                                or cand.label.endswith("noxl")):
+                if variant.size > cand.size or (variant.size == cand.size and cand.kind == "xl"):
                     continue
                 ms, result = best_ms(lambda src=src, variant=variant, fit=fit: pipeline.transform(
                     src, variant, args.format, backend=backend, fit_size=fit), args.repeat)
