@@ -45,7 +45,7 @@ VIEWER_MODULES = (
 )
 ORIGIN_MODULES = (
     "__init__.py", "errors.py", "formats.py", "config.py", "keys.py", "sizing.py", "pipeline.py",
-    "origins.py", "backends/__init__.py", "backends/base.py", "backends/pillow_save.py",
+    "intermediate.py", "origins.py", "backends/__init__.py", "backends/base.py", "backends/pillow_save.py",
     "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/origin.py",
 )
 FUNCTIONS = {

@@ -53,6 +53,19 @@ class Limits(NamedTuple):
     max_key_bytes: int = 1024
 
 
+class Intermediate(NamedTuple):
+    """A high-fidelity copy of a large original that later misses read instead of it (resizer/intermediate.py):
+    JPEG, 4:4:4, fitting a `size` box at `quality`; made only for originals whose longer side is at least
+    `min_ratio` x `size`. `[intermediate] size = 0` turns it off."""
+
+    size: int = 1200
+    quality: int = 95
+    min_ratio: float = 2.0
+
+
+DEFAULT_INTERMEDIATE = Intermediate()
+
+
 class Config(NamedTuple):
     backend: str
     derived_prefix: str
@@ -64,6 +77,8 @@ class Config(NamedTuple):
     text: str = ""
     # (variant, format) -> the settings id in its derived keys (`settings_ids`; baked into the zips as a table)
     ids: Mapping[tuple[str, str], str] = MappingProxyType({})
+    intermediate: Intermediate | None = None  # None: off (the parser fills in the default)
+    intermediate_id: str = ""  # the settings id in intermediate keys (`intermediate_settings_id`)
 
     def variant(self, name: str) -> Variant:
         return self.variants[name]
@@ -82,7 +97,7 @@ class Config(NamedTuple):
         """A copy with `changes` and the settings ids recomputed for them (NamedTuple's `_replace` would keep ids
         that no longer name these settings)."""
         changed = self._replace(**changes)
-        return changed._replace(ids=SettingsIds(changed))
+        return changed._replace(ids=SettingsIds(changed), intermediate_id=intermediate_settings_id(changed))
 
     def settings_id(self, variant: str, fmt: str) -> str:
         return self.ids[variant, fmt]
@@ -134,6 +149,27 @@ def settings_ids(config: Config) -> dict[tuple[str, str], str]:
     return ids
 
 
+def canonical_intermediate(config: Config) -> dict[str, Any] | None:
+    """What shapes an intermediate's bytes (not `min_ratio`, which only decides whether one is made)."""
+    inter = config.intermediate
+    if inter is None:
+        return None
+    return {"kind": "intermediate", "transform": TRANSFORM_VERSION, "backend": config.backend, "size": inter.size,
+            "format": "jpeg", "quality": inter.quality, "subsampling": "4:4:4"}
+
+
+def intermediate_settings_id(config: Config) -> str:
+    """The settings id of the config's intermediates; "" when they are off."""
+    canonical = canonical_intermediate(config)
+    if canonical is None:
+        return ""
+    import hashlib  # here, as in settings_ids
+    import json
+
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:SETTINGS_ID_CHARS]
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load and validate a variants config (the packaged default when `path` is None)."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
@@ -152,7 +188,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     config = _Parser(source).config(raw, text)
-    return config._replace(ids=SettingsIds(config))
+    return config._replace(ids=SettingsIds(config), intermediate_id=intermediate_settings_id(config))
 
 
 def baked_module(config: Config) -> str:
@@ -161,7 +197,8 @@ def baked_module(config: Config) -> str:
     import tomllib
 
     return (f'"""The variants config baked by `resizer build` (generated; edit the TOML, not this)."""\n\n'
-            f"SOURCE = {config.source!r}\nRAW = {tomllib.loads(config.text)!r}\nIDS = {dict(config.ids)!r}\n")
+            f"SOURCE = {config.source!r}\nRAW = {tomllib.loads(config.text)!r}\nIDS = {dict(config.ids)!r}\n"
+            f"INTERMEDIATE_ID = {config.intermediate_id!r}\n")
 
 
 def load_baked(baked: Any = None) -> Config:
@@ -171,7 +208,7 @@ def load_baked(baked: Any = None) -> Config:
         from . import baked  # type: ignore[attr-defined, no-redef]  # exists only inside a built zip
 
     config = _Parser(baked.SOURCE).config(baked.RAW, "")
-    return config._replace(ids=MappingProxyType(baked.IDS))
+    return config._replace(ids=MappingProxyType(baked.IDS), intermediate_id=getattr(baked, "INTERMEDIATE_ID", ""))
 
 
 class _Parser:
@@ -200,7 +237,8 @@ class _Parser:
         return value
 
     def config(self, raw: Mapping[str, Any], text: str) -> Config:
-        self.known_keys(raw, {"backend", "derived_prefix", "bucket", "region", "limits", "encoders", "variants"}, "")
+        self.known_keys(raw, {"backend", "derived_prefix", "bucket", "region", "limits", "encoders", "variants",
+                                "intermediate"}, "")
         backend = self.typed(raw.get("backend", "vips"), str, "backend")
         if backend not in BACKENDS:
             self.fail("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -215,7 +253,25 @@ class _Parser:
         if not variants_raw:
             self.fail("variants", "at least one variant is required")
         variants = {name: self.variant(name, spec, defaults) for name, spec in variants_raw.items()}
-        return Config(backend, prefix, bucket, region, limits, MappingProxyType(variants), self.source, text)
+        intermediate = self.intermediate(self.table(raw, "intermediate", ""))
+        return Config(backend, prefix, bucket, region, limits, MappingProxyType(variants), self.source, text,
+                      intermediate=intermediate)
+
+    def intermediate(self, raw: Mapping[str, Any]) -> Intermediate | None:
+        where = "intermediate."
+        self.known_keys(raw, set(Intermediate._fields), where)
+        size = self.typed(raw.get("size", DEFAULT_INTERMEDIATE.size), int, where + "size")
+        if size == 0:
+            return None
+        if not 16 <= size <= 16384:
+            self.fail(where + "size", f"must be 0 (off) or between 16 and 16384 px, got {size}")
+        quality = self.typed(raw.get("quality", DEFAULT_INTERMEDIATE.quality), int, where + "quality")
+        if not 1 <= quality <= 100:
+            self.fail(where + "quality", f"must be between 1 and 100, got {quality}")
+        ratio = raw.get("min_ratio", DEFAULT_INTERMEDIATE.min_ratio)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 1 <= ratio <= 100:
+            self.fail(where + "min_ratio", f"must be a number between 1 and 100, got {ratio!r}")
+        return Intermediate(size, quality, float(ratio))
 
     def limits(self, raw: Mapping[str, Any]) -> Limits:
         names = set(Limits._fields)

@@ -15,6 +15,12 @@ before the extension, which is what follows the file name's last dot unless that
 (`os.path.splitext`: `.profile` has none, so its `sm` variant is `.profile-sm`).
 Derived keys all start with the derived prefix, which no public path may start with, so a derived key never equals
 an original key; `<prefix>/<variant>/<format>/<id>/` lists one (variant, format, settings) of every image.
+
+    intermediate key     =   `<derived_prefix>/~source/<intermediate settings id>/<original key>`
+
+An intermediate (resizer/intermediate.py) is a source for misses, never an answer: `~` is no variant-name character,
+so its key parses neither as a public path nor as a derived key (`split_derived_key` -> None), and the
+origin-response function answers a request for it 400.
 """
 
 import posixpath
@@ -111,6 +117,36 @@ def parse_public_path(path: str, config: Config) -> PublicRequest:
 def derived_key(config: Config, variant: str, fmt: str, original_key: str) -> str:
     """The one builder of derived keys: where `variant` of `original_key` in `fmt` is stored under `config`."""
     return f"{config.derived_prefix}/{variant}/{fmt}/{config.settings_id(variant, fmt)}/{original_key}"
+
+
+INTERMEDIATE_SEGMENT = "~source"
+
+
+def intermediate_key(config: Config, original_key: str) -> str:
+    """Where the intermediate of `original_key` is stored under `config` (which must have intermediates on)."""
+    return f"{config.derived_prefix}/{INTERMEDIATE_SEGMENT}/{config.intermediate_id}/{original_key}"
+
+
+def split_intermediate_key(derived_prefix: str, key: str) -> tuple[str, str] | None:
+    """(settings id, original key) of a key shaped like an intermediate key; None for any other key."""
+    parts = key.split("/", 3)
+    if len(parts) != 4 or parts[0] != derived_prefix or parts[1] != INTERMEDIATE_SEGMENT:
+        return None
+    if not _SETTINGS_ID.match(parts[2]):
+        return None
+    try:
+        check_plain_key(parts[3])
+    except MalformedKey:
+        return None
+    if parts[3].split("/", 1)[0] == derived_prefix:
+        return None
+    return parts[2], parts[3]
+
+
+def is_intermediate_key(derived_prefix: str, key: str) -> bool:
+    """Anything under `<prefix>/~source/`, well-formed or not: never answered, never made into a variant."""
+    parts = key.split("/", 2)
+    return len(parts) > 1 and parts[0] == derived_prefix and parts[1] == INTERMEDIATE_SEGMENT
 
 
 _SETTINGS_ID = re.compile(rf"^[0-9a-f]{{{SETTINGS_ID_CHARS}}}$")

@@ -106,6 +106,15 @@ class ShapedOrigin:
         finally:
             self.model.wait(size)
 
+    def get_object(self, key: str, max_bytes: int | None = None) -> tuple[bytes, ObjectInfo]:
+        size = 0
+        try:
+            data, info = self.origin.get_object(key, max_bytes)
+            size = len(data)
+            return data, info
+        finally:
+            self.model.wait(size)
+
     def head(self, key: str) -> ObjectInfo | None:
         self.model.wait(0)
         return self.origin.head(key)

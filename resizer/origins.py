@@ -5,6 +5,7 @@ Every origin keeps one contract (`Origin`; tests/test_origin_contract.py runs th
     get(key, max_bytes)      the bytes; OriginalNotFound (404), TooLarge (413) before reading, OriginTimeout
                              (504), OriginFailure (502)
     head(key)                ObjectInfo (size, ETag, type, cache-control, stored metadata) or None
+    get_object(key, max_bytes)  get and head in one request: (bytes, ObjectInfo); get's errors
     put_if_absent(...)       create-only write with metadata; False when the key exists
     delete_many(keys)        batched delete; keys that do not exist are no error
     list(prefix, after)      ObjectInfo of every key starting with `prefix`, in S3's order (UTF-8 bytes),
@@ -59,6 +60,8 @@ class Origin(Protocol):
     def get(self, key: str, max_bytes: int | None = None) -> bytes: ...
 
     def head(self, key: str) -> ObjectInfo | None: ...
+
+    def get_object(self, key: str, max_bytes: int | None = None) -> tuple[bytes, ObjectInfo]: ...
 
     def put_if_absent(self, key: str, data: bytes, content_type: str, cache_control: str,
                       metadata: Mapping[str, str] | None = None) -> bool: ...
@@ -149,6 +152,13 @@ class LocalOrigin:
             raise OriginalNotFound(key) from None
         except OSError as exc:
             raise OriginFailure(f"{key}: {exc}") from None
+
+    def get_object(self, key: str, max_bytes: int | None = None) -> tuple[bytes, ObjectInfo]:
+        data = self.get(key, max_bytes)
+        info = self.head(key)
+        if info is None:  # deleted between the two: as if the GET had come second
+            raise OriginalNotFound(key)
+        return data, info
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -290,8 +300,13 @@ class S3Origin:
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """The object's bytes within GET_BUDGET_S; TooLarge from Content-Length, before the body is read."""
+        return self.get_object(key, max_bytes)[0]
+
+    def get_object(self, key: str, max_bytes: int | None = None) -> tuple[bytes, ObjectInfo]:
+        """`get`, with the response's headers as `head` reads them (one request)."""
         deadline = time.monotonic() + GET_BUDGET_S
         response = self._call("get", key)
+        info = _info(key, response)
         _check_size(key, response.meta["size"], max_bytes)  # the body is dropped unread
         try:
             chunks, size = [], 0
@@ -301,7 +316,7 @@ class S3Origin:
                 if time.monotonic() > deadline:
                     raise OriginTimeout(f"S3 get {key}: body not read within {GET_BUDGET_S} s")
                 chunks.append(chunk)
-            return b"".join(chunks)
+            return b"".join(chunks), info
         except (TooLarge, OriginTimeout):
             raise
         except Exception as exc:  # noqa: BLE001 - see _call
@@ -313,10 +328,7 @@ class S3Origin:
             r = self._call("get", key, options={"head": True})
         except OriginalNotFound:
             return None
-        attributes = r.attributes
-        metadata = {name: value for name, value in attributes.items() if name not in _HEADER_ATTRIBUTES}
-        return ObjectInfo(key, r.meta["size"], r.meta["e_tag"] or "", attributes.get("Content-Type"),
-                          attributes.get("Cache-Control"), metadata)
+        return _info(key, r)
 
     def put_if_absent(self, key: str, data: bytes, content_type: str, cache_control: str,
                       metadata: Mapping[str, str] | None = None) -> bool:
@@ -366,6 +378,14 @@ class S3Origin:
                         return
         except Exception as exc:  # noqa: BLE001 - see _call
             raise _translate(exc, f"S3 list {prefix!r}", prefix) from None
+
+
+def _info(key: str, response: Any) -> ObjectInfo:
+    """ObjectInfo from an obstore GET (or HEAD) response's meta and attributes."""
+    attributes = response.attributes
+    metadata = {name: value for name, value in attributes.items() if name not in _HEADER_ATTRIBUTES}
+    return ObjectInfo(key, response.meta["size"], response.meta["e_tag"] or "", attributes.get("Content-Type"),
+                      attributes.get("Cache-Control"), metadata)
 
 
 # What obstore reports among an object's attributes that is a header, not user metadata.

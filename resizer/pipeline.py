@@ -56,10 +56,13 @@ class Source:
     """Context of the source steps: one original, decoded once. (A plain class: `dataclasses` would pull
     `inspect` and `ast` into the Lambda's cold start.)"""
 
-    __slots__ = ("data", "backend", "limits", "box", "format", "info", "image", "timings")
+    __slots__ = ("data", "backend", "limits", "box", "format", "info", "image", "timings", "fit_size")
 
-    def __init__(self, data: bytes, backend: Backend, limits: Limits, box: int):
+    def __init__(self, data: bytes, backend: Backend, limits: Limits, box: int,
+                 fit_size: tuple[int, int] | None = None):
         self.data, self.backend, self.limits = data, backend, limits
+        # the upright size outputs are sized from (None: this source's): an intermediate's original's
+        self.fit_size = fit_size
         self.box = box  # the largest variant size wanted from this decode
         self.format = ""
         self.info: SourceInfo | None = None
@@ -138,7 +141,7 @@ def keep_decoded(src: Source) -> None:
 
 def resize(out: Output) -> None:
     backend = out.source.backend
-    out.width, out.height = fit_inside(*out.source.probed.oriented_size, out.variant.size)
+    out.width, out.height = fit_inside(*(out.source.fit_size or out.source.probed.oriented_size), out.variant.size)
     # Sizes come from the source's header, never from the (shrunk-on-load) image: both backends agree.
     if backend.size(out.image) != (out.width, out.height):
         out.image = backend.resize(out.image, out.width, out.height)
@@ -227,7 +230,7 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
 
 
 def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend: str | Backend = "vips",
-                limits: Limits = DEFAULT_LIMITS) -> list[Result]:
+                limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None) -> list[Result]:
     """Every (variant, format) of `requests` with exactly the bytes `transform` makes for it alone, which is
     what the edge stores on a miss: `resizer warm` must store those bytes under the same keys.
 
@@ -239,7 +242,8 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
     Measured: 0 of 520 outputs differ from `transform`'s (33 corpus JPEGs x 4 variants x webp/jpeg on vips;
     the 8 sample photos x 4 variants x 4 formats on each backend), at 24 s for the corpus against 15 s
     cascaded and 37 s one `transform` per output. Results come back in request order; each one's timings hold
-    the shared source steps, as a miss would."""
+    the shared source steps, as a miss would. `fit_size`: outputs are sized as from an original of that upright
+    size (`data` is its intermediate: resizer/intermediate.py), so they match those made from the original."""
     _check_formats(requests)
     be = _backend(backend)
     header = Source(data, be, limits, box=0)
@@ -249,7 +253,7 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
         by_shrink.setdefault(shrink_on_load(header.probed, variant.size), []).append(i)
     results: dict[int, Result] = {}  # request index -> its result
     for indices in by_shrink.values():
-        src = Source(data, be, limits, box=max(requests[i][0].size for i in indices))
+        src = Source(data, be, limits, box=max(requests[i][0].size for i in indices), fit_size=fit_size)
         src.format, src.info, src.timings = header.format, header.probed, dict(header.timings)
         _run(DECODE_STEPS + ((keep_decoded,) if len(indices) > 1 else ()), src, be)
         pixels, src.image = src.image, None
@@ -271,9 +275,10 @@ def _check_formats(requests: Sequence[tuple[Variant, str]]) -> None:
 
 
 def transform(data: bytes, variant: Variant, fmt: str, *, backend: str | Backend = "vips",
-              limits: Limits = DEFAULT_LIMITS) -> Result:
-    """One variant of an original in format `fmt` (an OUTPUT_FORMATS name): what the edge makes on a miss."""
-    return render_each(data, [(variant, fmt)], backend=backend, limits=limits)[0]
+              limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None) -> Result:
+    """One variant of an original in format `fmt` (an OUTPUT_FORMATS name): what the edge makes on a miss
+    (`fit_size`: see render_each)."""
+    return render_each(data, [(variant, fmt)], backend=backend, limits=limits, fit_size=fit_size)[0]
 
 
 def inspect(data: bytes, *, backend: str | Backend = "vips") -> SourceInfo:

@@ -9,8 +9,10 @@
     resizer purge images/a.jpg --bucket my-images | xargs aws cloudfront create-invalidation \\
         --distribution-id EDFDVBD6EXAMPLE --paths
 
-`purge KEY` looks each (variant, format) of the current and kept configs up by HEAD; a variant stored under an
-id no config in use produces is `--stale`'s to delete. `--stale` streams the listing of `<prefix>/` page by page
+`purge KEY` looks each (variant, format) of the current and kept configs up by HEAD, and each config's
+intermediate of the original (`<prefix>/~source/<id>/<original>`: deleted, not invalidated, never served); a
+variant stored under an id no config in use produces is `--stale`'s to delete, as is an intermediate whose
+settings id no config in use produces. `--stale` streams the listing of `<prefix>/` page by page
 and deletes in batches, so it runs in constant memory over millions of keys; originals are never touched (the
 origin refuses to delete outside the prefix). Keys of the layout before settings ids (`<prefix>/<variant>/
 <format>/<original>`) are stale too; any other key under the prefix is reported, never deleted. Stale variants
@@ -25,7 +27,17 @@ from urllib.parse import quote
 from .config import VARIANT_NAME, Config, load_config
 from .errors import MalformedKey, ResizerError
 from .formats import OUTPUT_FORMATS
-from .keys import derived_key, is_derived_key, parse_public_path, public_path, split_derived_key, validate_key
+from .keys import (
+    INTERMEDIATE_SEGMENT,
+    derived_key,
+    intermediate_key,
+    is_derived_key,
+    parse_public_path,
+    public_path,
+    split_derived_key,
+    split_intermediate_key,
+    validate_key,
+)
 from .origin_args import add_origin_arguments, origin_from_args
 from .origins import ObjectInfo, Origin
 
@@ -56,6 +68,10 @@ def purge(origin: Origin, configs: list[Config], keys: list[str]) -> tuple[list[
                         path = public_path(variant, key)
                         if path not in paths:
                             paths.append(path)
+            if config.intermediate_id:
+                source = intermediate_key(config, key)
+                if source not in deleted and origin.head(source) is not None:
+                    deleted.append(source)  # never served: nothing to invalidate
     origin.delete_many(deleted)
     return deleted, paths
 
@@ -78,15 +94,21 @@ class StaleReport:
 
 
 def produced_ids(configs: Iterable[Config]) -> frozenset[tuple[str, str, str]]:
-    """(variant, format, settings id) of every derived key some config of `configs` produces."""
-    return frozenset((variant, fmt, settings_id) for config in configs
-                     for (variant, fmt), settings_id in config.ids.items())
+    """(variant, format, settings id) of every derived key some config of `configs` produces, and
+    (`~source`, "", settings id) of its intermediates."""
+    return frozenset([(variant, fmt, settings_id) for config in configs
+                      for (variant, fmt), settings_id in config.ids.items()]
+                     + [(INTERMEDIATE_SEGMENT, "", config.intermediate_id) for config in configs
+                        if config.intermediate_id])
 
 
 def classify(derived_prefix: str, key: str, keep: frozenset[tuple[str, str, str]]) -> str:
     derived = split_derived_key(derived_prefix, key)
     if derived is not None:
         return "kept" if (derived.variant, derived.format, derived.settings_id) in keep else "stale"
+    source = split_intermediate_key(derived_prefix, key)
+    if source is not None:
+        return "kept" if (INTERMEDIATE_SEGMENT, "", source[0]) in keep else "stale"
     parts = key.split("/", 3)
     if len(parts) == 4 and VARIANT_NAME.match(parts[1]) and parts[2] in OUTPUT_FORMATS:
         return "legacy"

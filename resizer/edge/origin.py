@@ -11,23 +11,30 @@
                                      rewrote it) answered with this function's bytes, not stored, no-store;
                                      a variant this config lacks -> 503, no-store
     derived key, other statuses   -> pass through (S3 trouble stays visible as itself)
+    intermediate key, any status  -> 400, like any malformed derived key: an intermediate is never served
+
+A miss of a variant an intermediate covers reads the intermediate and HEADs the original at once (one round
+trip); from a current intermediate it makes the variant from it, else from the original, storing a new
+intermediate beside the variant when the original is large enough (resizer/intermediate.py).
 
 No exception escapes (CloudFront would answer its own 502 page): ResizerError -> its status, anything else
 -> 500; always a short text body and a short cache lifetime.
 """
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
-from .. import pipeline
+from .. import intermediate, pipeline
 from ..backends import get_backend
 from ..config import Config, load_baked
-from ..errors import MalformedKey, ResizerError, SettingsSkew
+from ..errors import MalformedKey, OriginalNotFound, ResizerError, SettingsSkew
 from ..formats import FORMATS
-from ..keys import percent_decode, public_path, split_derived_key, validate_key
-from ..origins import Origin, S3Origin
+from ..keys import intermediate_key, is_intermediate_key, percent_decode, public_path, split_derived_key, validate_key
+from ..origins import ObjectInfo, Origin, S3Origin
 from . import runtime
 from .events import (
     ERROR_CACHE_CONTROL,
@@ -93,6 +100,8 @@ class OriginResponse:
             if response.status < 300:
                 _serve_original_safely(response, record)
             return response.raw
+        if is_intermediate_key(self.config.derived_prefix, unquote(uri)[1:]):
+            raise MalformedKey("not a derived key")
         if response.status in MISS_STATUSES:
             return self._make_variant(percent_decode(uri)[1:], timings, record)
         if response.status < 300 or response.status == 304:
@@ -109,11 +118,18 @@ class OriginResponse:
         if derived.variant not in config.variants:
             raise SettingsSkew(f"variant {derived.variant!r} is not in this function's config")
         own_id = config.settings_id(derived.variant, derived.format)
+        variant = config.variant(derived.variant)
+        ikey = intermediate_key(config, derived.original_key) if intermediate.covers(config.intermediate, variant) \
+            else None
+        store_intermediate: Callable[[], bool] | None = None
         t = time.perf_counter()
-        data = self.origin.get(derived.original_key, max_bytes=config.limits.max_source_bytes)
+        if ikey is not None and derived.settings_id == own_id and len(ikey.encode()) <= config.limits.max_key_bytes:
+            data, fit_size, store_intermediate = self._source(derived.original_key, ikey, timings, record)
+        else:
+            data, fit_size = self.origin.get(derived.original_key, max_bytes=config.limits.max_source_bytes), None
         timings["get_ms"] = runtime.elapsed_ms(t)
-        result = pipeline.transform(data, config.variant(derived.variant), derived.format,
-                                    backend=self.backend, limits=config.limits)
+        result = pipeline.transform(data, variant, derived.format, backend=self.backend, limits=config.limits,
+                                    fit_size=fit_size)
         timings["transform"] = result.timings
         record.update(bytes=len(result.data), width=result.width, height=result.height)
         if derived.settings_id != own_id:
@@ -123,7 +139,12 @@ class OriginResponse:
             return self._answer_with(result, NO_STORE, record, "skew") or text_response(
                 503, SettingsSkew.reason, NO_STORE)
         t = time.perf_counter()
-        record["stored"] = self.origin.put_if_absent(key, result.data, result.media_type, IMMUTABLE)
+        puts: list[Callable[[], bool]] = [
+            lambda: self.origin.put_if_absent(key, result.data, result.media_type, IMMUTABLE)]
+        stored = _together(puts + ([store_intermediate] if store_intermediate else []))
+        record["stored"] = stored[0]
+        if store_intermediate:
+            record["intermediateStored"] = stored[1]
         timings["put_ms"] = runtime.elapsed_ms(t)
         answer = self._answer_with(result, IMMUTABLE, record, "generated")
         if answer:
@@ -132,6 +153,46 @@ class OriginResponse:
         record["outcome"] = "redirect"
         location = public_path(derived.variant, derived.original_key)
         return generated_response(302, b"", {"Location": location, "Cache-Control": NO_STORE})
+
+    def _source(self, original_key: str, ikey: str, timings: dict[str, Any], record: dict[str, Any]
+                ) -> tuple[bytes, tuple[int, int] | None, Callable[[], bool] | None]:
+        """What to make a covered variant from: (bytes, the original's upright size when they are its
+        intermediate, a write of a new intermediate to run beside the variant's PUT, if one was made)."""
+        config, inter = self.config, self.config.intermediate
+        assert inter is not None
+        max_bytes = config.limits.max_source_bytes
+
+        def read_intermediate() -> tuple[bytes, ObjectInfo] | None:
+            try:
+                return self.origin.get_object(ikey, max_bytes=max_bytes)
+            except ResizerError:  # absent (the first miss) or unreadable: the original will do
+                return None
+
+        got, head = _together([read_intermediate, lambda: self.origin.head(original_key)])
+        if head is None:
+            raise OriginalNotFound(original_key)
+        if got is not None:
+            fit_size = intermediate.current_size(got[1], head)
+            if fit_size is not None:
+                record["source"] = "intermediate"
+                return got[0], fit_size, None
+        data = self.origin.get(original_key, max_bytes=max_bytes)
+        t = time.perf_counter()
+        made = intermediate.make(data, inter, head.etag, backend=self.backend, limits=config.limits)
+        timings["intermediate_ms"] = runtime.elapsed_ms(t)
+        if made is None:
+            record["source"] = "original"
+            return data, None, None
+        record["source"] = "original, new intermediate" if got is None else "original, intermediate replaced"
+        stale = got is not None
+
+        def store() -> bool:
+            if stale:  # create-only writes cannot replace: delete first (a racing writer's copy is as current)
+                self.origin.delete_many([ikey])
+            return self.origin.put_if_absent(ikey, made.data, intermediate.MEDIA_TYPE, intermediate.CACHE_CONTROL,
+                                             made.metadata)
+
+        return made.data, made.fit_size, store
 
     @staticmethod
     def _answer_with(result: pipeline.Result, cache_control: str, record: dict[str, Any],
@@ -159,6 +220,30 @@ def lambda_handler(load_config: Callable[[], Config] = load_baked) -> runtime.Ha
                               image_threads=runtime.vcpu_share(memory_mb) if memory_mb else None)
 
     return runtime.Deferred(build, "origin-response")
+
+
+def _together(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Each call's result, the calls run at once (one thread each but the first): origin requests wait on the
+    network with the GIL released, so n of them take one round trip. The first exception is raised."""
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+            errors[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, len(calls))]
+    for thread in threads:
+        thread.start()
+    run(0)
+    for thread in threads:
+        thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
 
 
 def _serve_original_safely(response: CloudFrontResponse, record: dict[str, Any]) -> None:
