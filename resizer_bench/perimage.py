@@ -68,6 +68,8 @@ class LadderTask:
     formats: tuple[str, ...]
     ladder: tuple[int, ...]
     cache_dir: str
+    fast_stats: bool = True  # also the luma statistics of quality_probe.fast_stats (weak: see the report)
+    s2_reference: bool = True  # SSIMULACRA2 against the Lanczos reference (False: only the edge's score)
 
 
 def _vips_from_png(png: bytes):
@@ -91,41 +93,48 @@ def ladder_image(task: LadderTask) -> list[str]:
         requests.append((variant, "png", None))
         requests += [(with_quality(variant, f, q), f, q) for f in task.formats for q in task.ladder]
     results = render_variants(data, [(v, f) for v, f, _ in requests])
-    source = metrics.load_source(data)
+    source = metrics.load_source(data) if task.s2_reference else None
     rows, pixels, scorers = [], {}, {}
     for (variant, fmt, quality), result in zip(requests, results, strict=True):
         size = (result.width, result.height)
         if fmt == "png":
             pixels[variant.name] = _vips_from_png(result.data)
             continue
-        if size not in scorers:
-            ref = metrics.reference(source, *size)
-            scorers[size] = metrics.Ssimulacra2(ref, pad_scales=True)
-        scorer = scorers[size]
-        stats = qp.fast_stats("vips", pixels[variant.name], result.data)
+        stats = qp.fast_stats("vips", pixels[variant.name], result.data) if task.fast_stats else {}
+        if task.s2_reference:
+            if size not in scorers:
+                scorers[size] = metrics.Ssimulacra2(metrics.reference(source, *size), pad_scales=True)
+            scorer = scorers[size]
+            stats.update(s2=scorer(metrics.decode_rgb(result.data)), s2_scales=len(scorer.levels))
         rows.append(dict(file=task.file, variant=variant.name, box=variant.size, format=fmt, written=result.format,
                          quality=quality, width=result.width, height=result.height, bytes=len(result.data),
-                         s2=scorer(metrics.decode_rgb(result.data)), s2_scales=len(scorer.levels),
-                         encode_ms=result.timings["encode"], **stats))
+                         encode_ms=result.timings["encode"],
+                         s2_edge=qp.s2_score(pixels[variant.name], result.data), **stats))
     frame = pd.DataFrame(rows)
-    frame["s2_equiv"] = metrics.equivalent_score(frame.s2, frame.s2_scales)
+    if task.s2_reference:
+        frame["s2_equiv"] = metrics.equivalent_score(frame.s2, frame.s2_scales)
     out = []
     for name, part in frame.groupby("variant"):
-        path = cache_path(task.cache_dir, task.file, name, task.formats, task.ladder)
+        path = cache_path(task.cache_dir, task.file, name, task.formats, task.ladder, task.fast_stats,
+                          task.s2_reference)
         part.reset_index(drop=True).to_parquet(path)
         out.append(str(path))
     return out
 
 
-def cache_path(cache_dir, file: str, variant: str, formats, ladder) -> Path:
-    tag = f"{'-'.join(formats)}_{ladder[0]}-{ladder[-1]}-{len(ladder)}"
+def cache_path(cache_dir, file: str, variant: str, formats, ladder, fast_stats: bool = True,
+               s2_reference: bool = True) -> Path:
+    parts = "".join(["_stats" if fast_stats else "", "_s2" if s2_reference else ""])
+    tag = f"v2_{'-'.join(formats)}_{ladder[0]}-{ladder[-1]}-{len(ladder)}{parts}_edge"
     return Path(cache_dir) / f"{Path(file).stem}__{variant}__{tag}.parquet"
 
 
 def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LADDER, cache_dir,
-                 progress: bool = True) -> pd.DataFrame:
+                 fast_stats: bool = True, s2_reference: bool = True, progress: bool = True,
+                 cached_only: bool = False) -> pd.DataFrame:
     """The ladder sweep of `files` (under `root`), one image at a time in this process, reading and writing
-    the per-(image, variant) parquet cache. Only variants smaller than the image's longest side are encoded."""
+    the per-(image, variant) parquet cache. Only variants smaller than the image's longest side are encoded.
+    `cached_only`: images not (fully) in the cache are left out rather than swept."""
     from PIL import Image
 
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -135,13 +144,16 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
         with Image.open(Path(root) / file) as im:
             longest = max(im.size)
         mine = [v for v in variants if config.variant(v).size < longest]
-        todo = tuple(v for v in mine if not cache_path(cache_dir, file, v, formats, ladder).exists())
-        if todo:
+        path = lambda v: cache_path(cache_dir, file, v, formats, ladder, fast_stats, s2_reference)  # noqa: E731
+        todo = tuple(v for v in mine if not path(v).exists())
+        if todo and cached_only:
+            mine = [v for v in mine if v not in todo]
+        elif todo:
             if progress:
                 print(f"[{i + 1}/{len(files)}] {file} {','.join(todo)}", flush=True)
             ladder_image(LadderTask(str(Path(root) / file), file, config_text, todo, tuple(formats),
-                                    tuple(ladder), str(cache_dir)))
-        parts += [pd.read_parquet(cache_path(cache_dir, file, v, formats, ladder)) for v in mine]
+                                    tuple(ladder), str(cache_dir), fast_stats, s2_reference))
+        parts += [pd.read_parquet(path(v)) for v in mine]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -154,13 +166,23 @@ SCORES = {
     "psnr_y": lambda f: 10 * np.log10(255.0 ** 2 / np.maximum(f.mse_y, 1e-10)),
     "psnr_c": lambda f: 10 * np.log10(255.0 ** 2 / np.maximum(f.mse_c, 1e-10)),
     "detail_lost": lambda f: -f.detail_lost,
+    # SSIMULACRA2 (6-scale equivalent) against the pixels the encoder was handed, in libvips: quality_probe.s2_score
+    "s2_edge": lambda f: f.s2_edge,
+    # not an edge score: SSIMULACRA2 against the Lanczos reference itself, for the rules' upper bound
+    "s2_oracle": lambda f: f.s2_equiv,
 }
 FEATURES = ("ssim", "ssim_p4", "psnr_y", "psnr_c", "detail_lost")
 
 
 def with_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with the SCORES columns added (as `score_<name>`)."""
-    return frame.assign(**{f"score_{k}": fn(frame) for k, fn in SCORES.items()})
+    """`frame` with the SCORES columns its sweep has added (as `score_<name>`)."""
+    out = {}
+    for k, fn in SCORES.items():
+        try:
+            out[f"score_{k}"] = fn(frame)
+        except (AttributeError, KeyError):
+            pass
+    return frame.assign(**out)
 
 
 def needed_index(s2: np.ndarray, target: float = TARGET) -> np.ndarray:
@@ -201,14 +223,15 @@ class Ladder:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, metric: str = "s2_equiv") -> "Ladder":
-        frame = with_scores(frame) if "score_ssim" not in frame else frame
+        frame = with_scores(frame)
         pivot = lambda col: frame.pivot(index="file", columns="quality", values=col)  # noqa: E731
         s2 = pivot(metric)
         if s2.isna().any().any():
             raise ValueError("every image needs every ladder quality")
         return cls(files=s2.index.to_numpy(), qualities=s2.columns.to_numpy(dtype=int),
                    bytes=pivot("bytes").to_numpy(dtype=np.float64), s2=s2.to_numpy(dtype=np.float64),
-                   scores={k: pivot(f"score_{k}").to_numpy(dtype=np.float64) for k in SCORES})
+                   scores={k: pivot(f"score_{k}").to_numpy(dtype=np.float64) for k in SCORES
+                           if f"score_{k}" in frame})
 
     def take(self, rows) -> "Ladder":
         return Ladder(self.files[rows], self.qualities, self.bytes[rows], self.s2[rows],
@@ -437,6 +460,69 @@ class ProbeMap:
         return j, np.ones(len(test), int), 1 + (j != j0).astype(int)
 
 
+@dataclass(frozen=True)
+class ProbeVerify:
+    """Probe at the fixed quality j0 (today's encode), jump to the quality a monotone map of the probe's score
+    predicts for reaching tau, and verify the jump with a second scored probe:
+
+        v0 = score(j0); j1 = map(v0)
+        j1 < j0: encode and score j1; serve j1 if score(j1) >= tau, else j0 (already encoded)
+        j1 = j0: serve j0                      (one encode: today's cost plus the score)
+        j1 > j0: encode and serve j1 unverified (the image needs more than the fixed quality)
+
+    Fitted on the training images: for each candidate tau (ascending), the map is the isotonic fit of the
+    lowest ladder index from which the score stays >= tau on v0, and the first tau whose rule (simulated on
+    the training images) keeps p10 >= target wins."""
+
+    score: str = "s2_edge"
+    target: float = TARGET
+    grid: int = 60
+    name: str = ""
+
+    @staticmethod
+    def simulate(sc: np.ndarray, j0: int, x, y, tau: float):
+        n = sc.shape[1]
+        v0 = sc[:, j0]
+        j1 = np.clip(np.rint(np.interp(v0, x, y)).astype(int), 0, n - 1)
+        rows = np.arange(len(sc))
+        down = j1 < j0
+        ok = sc[rows, j1] >= tau
+        j = np.where(down & ~ok, j0, j1)
+        probes = 1 + down.astype(int)
+        encodes = 1 + (j1 != j0).astype(int)
+        return j, probes, encodes
+
+    def fit(self, train: Ladder) -> dict:
+        j0 = fixed_index(train, self.target)
+        sc = train.scores[self.score]
+        lo, hi = max(0, j0 - 8), min(sc.shape[1], j0 + 9)
+        taus = np.unique(np.quantile(sc[:, lo:hi], np.linspace(0.02, 0.98, self.grid)))
+        chosen = None
+        for tau in taus:
+            x, y = _isotonic_increasing_need(sc[:, j0], needed_index(sc, tau))
+            j, _, _ = self.simulate(sc, j0, x, y, tau)
+            if quantile(train.s2[np.arange(len(train)), j]) >= self.target:
+                chosen = (float(tau), x, y)
+                break
+        if chosen is None:
+            tau = float(taus[-1])
+            x, y = _isotonic_increasing_need(sc[:, j0], needed_index(sc, tau))
+            chosen = (tau, x, y)
+        tau, x, y = chosen
+        return dict(probe_quality=int(train.qualities[j0]), tau=tau, knots_score=np.round(x, 3).tolist(),
+                    knots_quality=[float(np.interp(v, np.arange(len(train.qualities)), train.qualities))
+                                   for v in y], knots_index=y.tolist())
+
+    def choose(self, params: dict, test: Ladder):
+        j0 = int(np.searchsorted(test.qualities, params["probe_quality"]))
+        return self.simulate(test.scores[self.score], j0, np.asarray(params["knots_score"]),
+                             np.asarray(params["knots_index"]), params["tau"])
+
+
+def _isotonic_increasing_need(v0, need):
+    return _isotonic_decreasing(np.asarray(v0, dtype=np.float64), np.asarray(need, dtype=np.float64))
+
+
 # --- cross-validation ---------------------------------------------------------------------------------------
 
 def rule_name(rule) -> str:
@@ -446,6 +532,8 @@ def rule_name(rule) -> str:
         return f"threshold[{rule.score},{'exact' if rule.probes is None else rule.probes}]"
     if isinstance(rule, ProbeMap):
         return f"probemap[{rule.score}]"
+    if isinstance(rule, ProbeVerify):
+        return f"probeverify[{rule.score}]"
     return type(rule).__name__.lower()
 
 
@@ -488,6 +576,14 @@ def summarize(cv: pd.DataFrame, frame: pd.DataFrame, *, target: float = TARGET, 
         oracle_bytes = ladder.bytes[np.arange(len(ladder)), need]
         oracle_p = quantile(ladder.s2[np.arange(len(ladder)), need])
         oracle_fixed, _ = fixed_bytes_at(curve, oracle_p)
+        # the p10 ceiling: every image at the lowest quality from which SSIMULACRA2 itself stays >= tau, tau the
+        # lowest whose p10 reaches target (in-sample: what a perfect metric with exact search could do)
+        exact = Threshold(score="s2_true", target=target)
+        ladder.scores["s2_true"] = ladder.s2
+        jt, _, _ = exact.choose(exact.fit(ladder), ladder)
+        ceil_bytes = ladder.bytes[np.arange(len(ladder)), jt]
+        ceil_p = quantile(ladder.s2[np.arange(len(ladder)), jt])
+        ceil_fixed, _ = fixed_bytes_at(curve, ceil_p)
         for rule, r in part.groupby("rule", sort=False):
             p = quantile(r.score)
             fixed_total, fixed_q = fixed_bytes_at(curve, p)
@@ -499,5 +595,6 @@ def summarize(cv: pd.DataFrame, frame: pd.DataFrame, *, target: float = TARGET, 
                 saving_vs_ladder=1 - r.bytes.sum() / ladder_total, below_target=float((r.score < target).mean()),
                 worst=float(r.score.min()), worst_below_p10=float(p - r.score.min()),
                 probes=float(r.probes.mean()), encodes=float(r.encodes.mean()),
-                oracle_p10=oracle_p, oracle_saving=1 - oracle_bytes.sum() / oracle_fixed))
+                oracle_p10=oracle_p, oracle_saving=1 - oracle_bytes.sum() / oracle_fixed,
+                ceiling_p10=ceil_p, ceiling_saving=1 - ceil_bytes.sum() / ceil_fixed))
     return pd.DataFrame(out)
