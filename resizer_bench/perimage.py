@@ -70,6 +70,7 @@ class LadderTask:
     cache_dir: str
     fast_stats: bool = True  # also the luma statistics of quality_probe.fast_stats (weak: see the report)
     s2_reference: bool = True  # SSIMULACRA2 against the Lanczos reference (False: only the edge's score)
+    edge_score: bool = True  # quality_probe.s2_score against the encoder's input (costs ~2x the sweep)
 
 
 def _vips_from_png(png: bytes):
@@ -108,29 +109,31 @@ def ladder_image(task: LadderTask) -> list[str]:
             stats.update(s2=scorer(metrics.decode_rgb(result.data)), s2_scales=len(scorer.levels))
         rows.append(dict(file=task.file, variant=variant.name, box=variant.size, format=fmt, written=result.format,
                          quality=quality, width=result.width, height=result.height, bytes=len(result.data),
-                         encode_ms=result.timings["encode"],
-                         s2_edge=qp.s2_score(pixels[variant.name], result.data), **stats))
+                         encode_ms=result.timings["encode"], **stats))
+        if task.edge_score:
+            rows[-1]["s2_edge"] = qp.s2_score(pixels[variant.name], result.data)
     frame = pd.DataFrame(rows)
     if task.s2_reference:
         frame["s2_equiv"] = metrics.equivalent_score(frame.s2, frame.s2_scales)
     out = []
     for name, part in frame.groupby("variant"):
         path = cache_path(task.cache_dir, task.file, name, task.formats, task.ladder, task.fast_stats,
-                          task.s2_reference)
+                          task.s2_reference, task.edge_score)
         part.reset_index(drop=True).to_parquet(path)
         out.append(str(path))
     return out
 
 
 def cache_path(cache_dir, file: str, variant: str, formats, ladder, fast_stats: bool = True,
-               s2_reference: bool = True) -> Path:
-    parts = "".join(["_stats" if fast_stats else "", "_s2" if s2_reference else ""])
-    tag = f"v2_{'-'.join(formats)}_{ladder[0]}-{ladder[-1]}-{len(ladder)}{parts}_edge"
+               s2_reference: bool = True, edge_score: bool = True) -> Path:
+    parts = "".join(["_stats" if fast_stats else "", "_s2" if s2_reference else "", "_edge" if edge_score else ""])
+    tag = f"v2_{'-'.join(formats)}_{ladder[0]}-{ladder[-1]}-{len(ladder)}{parts}"
     return Path(cache_dir) / f"{Path(file).stem}__{variant}__{tag}.parquet"
 
 
 def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LADDER, cache_dir,
-                 fast_stats: bool = True, s2_reference: bool = True, progress: bool = True,
+                 fast_stats: bool = True, s2_reference: bool = True, edge_score: bool = True,
+                 progress: bool = True,
                  cached_only: bool = False) -> pd.DataFrame:
     """The ladder sweep of `files` (under `root`), one image at a time in this process, reading and writing
     the per-(image, variant) parquet cache. Only variants smaller than the image's longest side are encoded.
@@ -144,7 +147,8 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
         with Image.open(Path(root) / file) as im:
             longest = max(im.size)
         mine = [v for v in variants if config.variant(v).size < longest]
-        path = lambda v: cache_path(cache_dir, file, v, formats, ladder, fast_stats, s2_reference)  # noqa: E731
+        path = lambda v: cache_path(cache_dir, file, v, formats, ladder, fast_stats, s2_reference,  # noqa: E731
+                                    edge_score)
         todo = tuple(v for v in mine if not path(v).exists())
         if todo and cached_only:
             mine = [v for v in mine if v not in todo]
@@ -152,7 +156,7 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
             if progress:
                 print(f"[{i + 1}/{len(files)}] {file} {','.join(todo)}", flush=True)
             ladder_image(LadderTask(str(Path(root) / file), file, config_text, todo, tuple(formats),
-                                    tuple(ladder), str(cache_dir), fast_stats, s2_reference))
+                                    tuple(ladder), str(cache_dir), fast_stats, s2_reference, edge_score))
         parts += [pd.read_parquet(path(v)) for v in mine]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -439,8 +443,7 @@ class ProbeMap:
         base = {}
         for f in set(inner):
             tr = train.take(inner != f)
-            x, y = self._map(tr, j0)
-            base[f] = (x, y)
+            base[f] = self._map(tr if len(tr) else train, j0)
         offset = self.offsets[-1]
         for off in self.offsets:
             for f, (x, y) in base.items():
@@ -547,6 +550,8 @@ def cross_validate(frame: pd.DataFrame, rules, *, k: int = 5, groups: dict | Non
         ladder = Ladder.from_frame(part, metric)
         folds = image_folds(ladder.files, k, groups=groups, seed=seed, min_test=min_test)
         fold = np.array([folds[f] for f in ladder.files])
+        if len(set(fold)) < 2:
+            raise ValueError(f"{variant} {fmt}: {len(ladder)} images make fewer than 2 folds of {min_test}")
         need = needed_index(ladder.s2, target)
         for f in sorted(set(fold)):
             train, test = ladder.take(fold != f), ladder.take(fold == f)
