@@ -1,6 +1,12 @@
-"""A fast full-reference score of an encoded variant against the pixels it was encoded from, for per-image
-quality at the edge (SSIMULACRA2 is too slow there and needs numpy). Only the backend's own library is used:
-libvips operations for the vips backend, Pillow for the Pillow backend; numpy is never imported here.
+"""Full-reference scores of an encoded variant against the pixels it was encoded from, for per-image quality
+(issue "Per-image quality"; study: resizer_bench/perimage.py, benchmarks/perimage.py). Only the backend's own
+library is used (libvips operations); numpy is never imported here. Not wired into the pipeline: the study found
+no inline use that pays (see `fast_score`).
+
+`s2_score` / `fast_score`: SSIMULACRA2 itself, computed with libvips operations (the terms whose weight is
+>= 0.01), restated on the 6-scale scale as the workbench's `s2_equiv`; equal to resizer_bench.metrics' numpy
+port within 0.02 points on real outputs. It tracks the workbench's score (it is the same metric), but costs
+~130 ms CPU at sm and ~230 ms at md (1 thread) against a whole miss of 17-70 ms.
 
 `fast_stats` computes, in one pass over the image, statistics of BT.601 luma (and chroma) of the reference
 (the resized, rendered pixels handed to the encoder) and of the decoded encode:
@@ -12,8 +18,8 @@ libvips operations for the vips backend, Pillow for the Pillow backend; numpy is
     artifact, detail_lost: SSIMULACRA2-style edge terms on luma/255, with r = (1 + |y2 - mu2|) / (1 + |y1 - mu1|) - 1:
               mean of max(r, 0) and of max(-r, 0)
 
-and `fast_score` is the one the per-image rule thresholds (see resizer_bench/perimage.py for its calibration).
-A numpy twin of these formulas (`resizer_bench.perimage.fast_stats_numpy`) is the test oracle.
+A numpy twin of these formulas (`resizer_bench.perimage.fast_stats_numpy`) is the test oracle. They are cheaper
+(~30 ms at sm) but do not predict SSIMULACRA2 across images: rules on them lose to the fixed quality.
 """
 
 import math
@@ -51,8 +57,11 @@ def fast_stats(backend, reference, encoded: bytes) -> dict[str, float]:
 
 
 def fast_score(backend, reference, encoded: bytes) -> float:
-    """The score the per-image rule thresholds: mean luma SSIM (see module doc)."""
-    return fast_stats(backend, reference, encoded)["ssim"]
+    """The score a per-image rule thresholds: SSIMULACRA2 (6-scale equivalent) in libvips, `s2_score`."""
+    name = backend if isinstance(backend, str) else backend.name
+    if name != "vips":
+        raise NotImplementedError(f"the {name} backend has no fast score (libvips only)")
+    return s2_score(reference, encoded)
 
 
 # --- libvips ------------------------------------------------------------------------------------------------
@@ -132,7 +141,8 @@ S2_WEIGHTS = (
     0.0, 0.0005313191874358747, 0.0, 0.00016533814161379112, 0.0, 0.0,
     0.0, 0.0, 0.0, 0.0004179171803251336, 0.0017290828234722833, 0.0,
     0.0020827005846636437, 0.0, 0.0, 8.826982764996862, 23.19243343998926, 0.0,
-    95.1080498811086, 0.9863978034400682, 0.9834382792465353, 0.0012286405048278493, 171.2667255897307, 0.9807858872435379,
+    95.1080498811086, 0.9863978034400682, 0.9834382792465353, 0.0012286405048278493, 171.2667255897307,
+    0.9807858872435379,
     0.0, 0.0, 0.0, 0.0005130064588990679, 0.0, 0.00010854057858411537,
 )
 S2_CALIBRATION = {3: (-24.856, 1.2511), 4: (-11.094, 1.1028)}  # = resizer_bench.metrics.S2_CALIBRATION
@@ -144,8 +154,9 @@ _OPSIN_BIAS = 0.0037930732552754493
 
 
 def _srgb_to_linear_lut():
-    import pyvips
     from array import array
+
+    import pyvips
 
     values = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in (i / 255 for i in range(256))]
     return pyvips.Image.new_from_memory(array("f", values).tobytes(), 256, 1, 1, "float")
@@ -212,7 +223,7 @@ def s2_score(reference, encoded: bytes) -> float:
     lin = _vips_rgb8(reference).bandjoin(_vips_rgb8(decoded)).maplut(lut).copy_memory()
     scales = 0
     total = 0.0
-    for scale, (channels, terms) in enumerate(_s2_plan()):
+    for channels, terms in _s2_plan():
         if lin.width < 8 or lin.height < 8:
             break
         scales += 1
@@ -239,7 +250,6 @@ _XYB_OFFSETS = (0.42, 0.01, 0.55)
 
 def _s2_scale_terms(lin, channels, terms, h_mask, v_mask) -> float:
     k = len(channels)
-    rows = [r for c in channels for r in _XYB_ROWS]
     # opsin mixes for both images (6 bands: 3 per image), cube roots, then the kept XYB channels of each
     mix = lin.recomb([list(r) + [0.0] * 3 for r in _OPSIN] + [[0.0] * 3 + list(r) for r in _OPSIN])
     m = _clip0(mix + _OPSIN_BIAS) ** (1 / 3) - _OPSIN_BIAS ** (1 / 3)

@@ -12,7 +12,7 @@ can the edge pick each image's quality, with a cheap probe, and save bytes at th
 - rules (`fit_rule` / `apply_rule`) and `cross_validate` -> tidy DataFrames.
 """
 
-import io
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +131,10 @@ def cache_path(cache_dir, file: str, variant: str, formats, ladder, fast_stats: 
     return Path(cache_dir) / f"{Path(file).stem}__{variant}__{tag}.parquet"
 
 
+def _cached(cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_score, variant) -> Path:
+    return cache_path(cache_dir, file, variant, formats, ladder, fast_stats, s2_reference, edge_score)
+
+
 def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LADDER, cache_dir,
                  fast_stats: bool = True, s2_reference: bool = True, edge_score: bool = True,
                  progress: bool = True,
@@ -147,8 +151,7 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
         with Image.open(Path(root) / file) as im:
             longest = max(im.size)
         mine = [v for v in variants if config.variant(v).size < longest]
-        path = lambda v: cache_path(cache_dir, file, v, formats, ladder, fast_stats, s2_reference,  # noqa: E731
-                                    edge_score)
+        path = functools.partial(_cached, cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_score)
         todo = tuple(v for v in mine if not path(v).exists())
         if todo and cached_only:
             mine = [v for v in mine if v not in todo]
@@ -210,7 +213,8 @@ def needed_quality(frame: pd.DataFrame, target: float = TARGET, metric: str = "s
         q = part.quality.to_numpy()
         j = needed_index(s2, target)[0]
         passing = np.flatnonzero(s2[0] >= target)
-        rows.append(dict(zip(KEY, key), quality=int(q[j]), first_pass=int(q[passing[0]]) if len(passing) else None,
+        rows.append(dict(zip(KEY, key, strict=True), quality=int(q[j]),
+                         first_pass=int(q[passing[0]]) if len(passing) else None,
                          reached=bool(s2[0, -1] >= target), bytes=int(part.bytes.iloc[j]), score=float(s2[0, j])))
     return pd.DataFrame(rows)
 

@@ -4,14 +4,13 @@ oracle, fold splits by image, and the rules' cross-validation on synthetic ladde
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import modules_imported_by
 
 from resizer import quality_probe as qp
 from resizer.pipeline import render_variants
 from resizer_bench import metrics
 from resizer_bench import perimage as P
 from resizer_bench.sweep import with_quality
-
-from conftest import modules_imported_by
 
 
 def _vips_array(image) -> np.ndarray:
@@ -151,3 +150,10 @@ def test_needed_quality_table():
     table = P.needed_quality(frame)
     assert len(table) == 5 and table.reached.all()
     assert (table.score >= P.TARGET).all()
+
+
+def test_fast_score_is_s2_score_on_vips_and_refused_elsewhere(rendered):
+    _, ref, outputs = rendered[1]
+    assert qp.fast_score("vips", ref, outputs["webp"]) == qp.s2_score(ref, outputs["webp"])
+    with pytest.raises(NotImplementedError):
+        qp.fast_score("pillow", ref, outputs["webp"])
