@@ -23,6 +23,11 @@ A numpy twin of these formulas (`resizer_bench.perimage.fast_stats_numpy`) is th
 """
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backends import Backend
 
 SIGMA = 1.5
 RADIUS = 5  # 11 taps, as Wang et al.'s 11x11 window
@@ -45,7 +50,7 @@ def psnr(mse: float) -> float:
     return 100.0 if mse <= 1e-10 else min(100.0, 10 * math.log10(255 * 255 / mse))
 
 
-def fast_stats(backend, reference, encoded: bytes) -> dict[str, float]:
+def fast_stats(backend: "str | Backend", reference: Any, encoded: bytes) -> dict[str, float]:
     """The statistics above for `encoded` (bytes of any format the backend decodes) against `reference` (the
     backend's image that was encoded: same size, 8-bit sRGB, alpha flattened on white for scoring)."""
     name = backend if isinstance(backend, str) else backend.name
@@ -56,7 +61,7 @@ def fast_stats(backend, reference, encoded: bytes) -> dict[str, float]:
     raise ValueError(f"unknown backend {name!r}")
 
 
-def fast_score(backend, reference, encoded: bytes) -> float:
+def fast_score(backend: "str | Backend", reference: Any, encoded: bytes) -> float:
     """The score a per-image rule thresholds: SSIMULACRA2 (6-scale equivalent) in libvips, `s2_score`."""
     name = backend if isinstance(backend, str) else backend.name
     if name != "vips":
@@ -66,7 +71,7 @@ def fast_score(backend, reference, encoded: bytes) -> float:
 
 # --- libvips ------------------------------------------------------------------------------------------------
 
-def _vips_rgb(image):
+def _vips_rgb(image: Any) -> Any:
     import pyvips  # noqa: F401  (the vips backend has already imported it)
 
     if image.hasalpha():
@@ -76,7 +81,7 @@ def _vips_rgb(image):
     return image[:3].cast("float")
 
 
-def _vips_stats(reference, encoded: bytes) -> dict[str, float]:
+def _vips_stats(reference: Any, encoded: bytes) -> dict[str, float]:
     import pyvips
 
     decoded = pyvips.Image.new_from_buffer(encoded, "", access="sequential")
@@ -104,7 +109,7 @@ def _vips_stats(reference, encoded: bytes) -> dict[str, float]:
     return _finish(means)
 
 
-def _finish(means) -> dict[str, float]:
+def _finish(means: Sequence[float]) -> dict[str, float]:
     ssim, d4, mse_y, mse_c, artifact, detail = means
     return dict(ssim=ssim, ssim_p4=max(d4, 0.0) ** 0.25, mse_y=mse_y, mse_c=mse_c, artifact=artifact,
                 detail_lost=detail)
@@ -112,7 +117,7 @@ def _finish(means) -> dict[str, float]:
 
 # --- Pillow -------------------------------------------------------------------------------------------------
 
-def _pillow_stats(reference, encoded: bytes) -> dict[str, float]:
+def _pillow_stats(reference: Any, encoded: bytes) -> dict[str, float]:
     raise NotImplementedError("the Pillow backend's fast score is not implemented")
 
 
@@ -153,7 +158,7 @@ _OPSIN = ((0.3, 0.622, 0.078), (0.23, 0.692, 0.078), (0.24342268924547819, 0.204
 _OPSIN_BIAS = 0.0037930732552754493
 
 
-def _srgb_to_linear_lut():
+def _srgb_to_linear_lut() -> Any:
     from array import array
 
     import pyvips
@@ -162,7 +167,7 @@ def _srgb_to_linear_lut():
     return pyvips.Image.new_from_memory(array("f", values).tobytes(), 256, 1, 1, "float")
 
 
-def _xyb(linear):
+def _xyb(linear: Any) -> Any:
     bias_cbrt = _OPSIN_BIAS ** (1 / 3)
     m = _clip0(linear.recomb([list(r) for r in _OPSIN]) + _OPSIN_BIAS)
     m = m ** (1 / 3) - bias_cbrt
@@ -170,18 +175,18 @@ def _xyb(linear):
     return m.recomb([[7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0]]).linear([1, 1, 1], [0.42, 0.01, 0.55])
 
 
-def _clip0(im):
+def _clip0(im: Any) -> Any:
     return (im > 0).ifthenelse(im, 0)
 
 
-def _s2_blur(im, h_mask, v_mask):
+def _s2_blur(im: Any, h_mask: Any, v_mask: Any) -> Any:
     """The package's blur: zeros beyond the left/right edges, mirrored beyond top/bottom."""
     r, w, h = S2_RADIUS, im.width, im.height
     out = im.embed(r, 0, w + 2 * r, h, extend="black").conv(h_mask, precision="float").crop(r, 0, w, h)
     return out.embed(0, r, w, h + 2 * r, extend="mirror").conv(v_mask, precision="float").crop(0, r, w, h)
 
 
-def _halve(im):
+def _halve(im: Any) -> Any:
     w, h = im.width, im.height
     if w % 2 or h % 2:
         im = im.embed(0, 0, w + w % 2, h + h % 2, extend="copy")
@@ -191,7 +196,7 @@ def _halve(im):
 S2_MIN_WEIGHT = 0.01  # terms weighted below this are skipped (their sum moves the score < 0.01 points)
 
 
-def _s2_plan():
+def _s2_plan() -> list[tuple[list[int], list[tuple[float, int, int, int]]]]:
     """Per scale: the channels (0 X, 1 Y, 2 B) with a term weighted >= S2_MIN_WEIGHT, and those terms as
     (weight, channel, map, norm): map 0 ssim, 1 ringing (artifact), 2 blurring (detail lost); norm 0 mean, 1 4-norm."""
     plan = []
@@ -207,7 +212,7 @@ def _s2_plan():
     return plan
 
 
-def s2_score(reference, encoded: bytes) -> float:
+def s2_score(reference: Any, encoded: bytes) -> float:
     """SSIMULACRA2 (6-scale equivalent, see above) of `encoded` against `reference` (a pyvips image, 8-bit sRGB):
     only the terms S2_MIN_WEIGHT keeps are computed (Y alone at full size, no 6th scale)."""
     import pyvips
@@ -248,7 +253,8 @@ _XYB_ROWS = ([7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0])
 _XYB_OFFSETS = (0.42, 0.01, 0.55)
 
 
-def _s2_scale_terms(lin, channels, terms, h_mask, v_mask) -> float:
+def _s2_scale_terms(lin: Any, channels: list[int], terms: list[tuple[float, int, int, int]], h_mask: Any,
+                    v_mask: Any) -> float:
     k = len(channels)
     # opsin mixes for both images (6 bands: 3 per image), cube roots, then the kept XYB channels of each
     mix = lin.recomb([list(r) + [0.0] * 3 for r in _OPSIN] + [[0.0] * 3 + list(r) for r in _OPSIN])
@@ -277,7 +283,7 @@ def _s2_scale_terms(lin, channels, terms, h_mask, v_mask) -> float:
     return total
 
 
-def _vips_rgb8(image):
+def _vips_rgb8(image: Any) -> Any:
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
     if image.bands == 1:
