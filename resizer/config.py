@@ -27,13 +27,43 @@ _T = TypeVar("_T")
 
 # Plain NamedTuples, not dataclasses: `dataclasses` imports `inspect` and `ast`, which every cold start of the
 # Lambda zips would pay for.
+class PerImageQuality(NamedTuple):
+    """The quality of each image's encode, chosen at the edge by measurement (fitted by the workbench on the
+    user's images, resizer_bench/perimage.py): encode at `probe`, score that encode against the pixels it was made
+    from with the edge's score (resizer/quality_probe.py), read the quality the score predicts for reaching
+    `threshold` off a monotone map (`scores`, ascending, -> `qualities`), snapped to the ladder `[low, high,
+    step]`; when that quality is below the probe's, encode and score it too and serve it if it reaches
+    `threshold`, else the probe; above it, encode and serve it."""
+
+    probe: int
+    threshold: float
+    scores: tuple[float, ...]
+    qualities: tuple[float, ...]
+    ladder: tuple[int, int, int]
+
+    def predicted(self, score: float) -> int:
+        """The ladder quality the map gives for a probe score (linear between knots, flat beyond them)."""
+        xs, ys = self.scores, self.qualities
+        if score <= xs[0]:
+            q = ys[0]
+        elif score >= xs[-1]:
+            q = ys[-1]
+        else:
+            i = next(k for k in range(1, len(xs)) if xs[k] >= score)
+            q = ys[i - 1] + (ys[i] - ys[i - 1]) * (score - xs[i - 1]) / (xs[i] - xs[i - 1])
+        low, high, step = self.ladder
+        return int(min(high, max(low, low + step * round((q - low) / step))))
+
+
 class EncoderSettings(NamedTuple):
-    """Backend-neutral encoder settings for one format; the backends map them to their own parameters."""
+    """Backend-neutral encoder settings for one format; the backends map them to their own parameters.
+    `per_image`: a per-image quality rule (None: `quality` for every image)."""
 
     quality: int | None = None
     effort: int | None = None
     subsampling: str | None = None
     progressive: bool | None = None
+    per_image: PerImageQuality | None = None
 
 
 class Variant(NamedTuple):
@@ -295,8 +325,9 @@ class _Parser:
         return merged
 
     def encoder(self, fmt: str, spec: Mapping[str, Any], where: str, base: EncoderSettings) -> EncoderSettings:
-        allowed = {"jpeg": {"quality", "subsampling", "progressive"}, "png": {"effort"},
-                   "webp": {"quality", "effort"}, "avif": {"quality", "effort", "subsampling"}}[fmt]
+        allowed = {"jpeg": {"quality", "subsampling", "progressive", "per_image"}, "png": {"effort"},
+                   "webp": {"quality", "effort", "per_image"}, "avif": {"quality", "effort", "subsampling",
+                                                                      "per_image"}}[fmt]
         self.known_keys(spec, allowed, where)
         values: dict[str, Any] = {}
         if "quality" in spec:
@@ -314,7 +345,34 @@ class _Parser:
                 self.fail(where + "subsampling", f"must be '4:2:0' or '4:4:4', got {s!r}")
         if "progressive" in spec:
             values["progressive"] = self.typed(spec["progressive"], bool, where + "progressive")
+        if "per_image" in spec:
+            values["per_image"] = self.per_image(spec["per_image"], where + "per_image.")
         return base._replace(**values)
+
+    def per_image(self, raw: Any, where: str) -> PerImageQuality:
+        if not isinstance(raw, dict):
+            self.fail(where[:-1], "must be a table")
+        self.known_keys(raw, set(PerImageQuality._fields), where)
+        for name in PerImageQuality._fields:
+            if name not in raw:
+                self.fail(where + name, "is required")
+        probe = self.typed(raw["probe"], int, where + "probe")
+        threshold = raw["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            self.fail(where + "threshold", f"must be a number, got {threshold!r}")
+        scores, qualities, ladder = (self.typed(raw[k], list, where + k) for k in ("scores", "qualities", "ladder"))
+        if not scores or len(scores) != len(qualities) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in [*scores, *qualities]):
+            self.fail(where + "scores", "scores and qualities must be equally long, non-empty lists of numbers")
+        if any(b <= a for a, b in zip(scores, scores[1:], strict=False)):
+            self.fail(where + "scores", "must be strictly ascending")
+        if len(ladder) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in ladder) or not (
+                1 <= ladder[0] <= ladder[1] <= 100 and ladder[2] >= 1):
+            self.fail(where + "ladder", f"must be [low, high, step] with 1 <= low <= high <= 100, got {ladder!r}")
+        if not 1 <= probe <= 100:
+            self.fail(where + "probe", f"must be between 1 and 100, got {probe}")
+        return PerImageQuality(probe, float(threshold), tuple(map(float, scores)), tuple(map(float, qualities)),
+                               (ladder[0], ladder[1], ladder[2]))
 
     def variant(self, name: str, spec: Any, defaults: Mapping[str, EncoderSettings]) -> Variant:
         where = f"variants.{name}"
