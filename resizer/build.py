@@ -45,7 +45,8 @@ VIEWER_MODULES = (
 )
 ORIGIN_MODULES = (
     "__init__.py", "errors.py", "formats.py", "config.py", "keys.py", "sizing.py", "pipeline.py",
-    "intermediate.py", "origins.py", "backends/__init__.py", "backends/base.py", "backends/pillow_save.py",
+    "intermediate.py", "quality_probe.py", "origins.py", "backends/__init__.py", "backends/base.py",
+    "backends/pillow_save.py",
     "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/origin.py",
 )
 FUNCTIONS = {

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from .config import BACKENDS, load_config
+from .config import BACKENDS, PER_IMAGE_NEEDS_VIPS, has_per_image_quality, load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
@@ -66,7 +66,10 @@ def _run_variants(args: argparse.Namespace) -> int:
     import os
     from functools import partial
 
-    _worker_config(args.config)  # a bad config fails here, once, not in every worker
+    config = _worker_config(args.config)  # a bad config fails here, once, not in every worker
+    if args.backend and args.backend != "vips" and has_per_image_quality(config.variants):
+        print(f"resizer: --backend {args.backend}: {PER_IMAGE_NEEDS_VIPS}", file=sys.stderr)
+        return 2
     stems: dict[str, Path] = {}
     for image in args.images:
         if image.stem in stems:
@@ -144,7 +147,8 @@ def _render_image(image: Path, *, config_path: str | None, backend: str | None, 
     for (variant, _), result in zip(requests, results, strict=True):
         (out / f"{image.stem}-{variant.name}.{FORMATS[result.format].extension}").write_bytes(result.data)
         rows.append((image.name, variant.name, result.format, f"{result.width}x{result.height}",
-                     str(len(result.data)), f"{per_image_ms:.0f}", ""))
+                     str(len(result.data)), f"{per_image_ms:.0f}",
+                     "" if result.quality is None else f"quality {result.quality} (per image)"))
     return rows
 
 

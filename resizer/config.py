@@ -133,6 +133,13 @@ class Config(NamedTuple):
         return self.ids[variant, fmt]
 
 
+PER_IMAGE_NEEDS_VIPS = "per-image quality needs the vips backend (its score is computed with libvips)"
+
+
+def has_per_image_quality(variants: Mapping[str, Variant]) -> bool:
+    return any(e.per_image for v in variants.values() for e in v.encoders.values())
+
+
 def canonical_settings(config: Config, variant: str, fmt: str) -> dict[str, Any]:
     """Exactly what shapes the bytes stored for (variant, format): the box, the encoder settings of every format
     the request can be written in, the backend and the transform version. Not the config text (bucket, comments,
@@ -283,6 +290,8 @@ class _Parser:
         if not variants_raw:
             self.fail("variants", "at least one variant is required")
         variants = {name: self.variant(name, spec, defaults) for name, spec in variants_raw.items()}
+        if backend != "vips" and has_per_image_quality(variants):
+            self.fail("backend", PER_IMAGE_NEEDS_VIPS)
         intermediate = self.intermediate(self.table(raw, "intermediate", ""))
         return Config(backend, prefix, bucket, region, limits, MappingProxyType(variants), self.source, text,
                       intermediate=intermediate)

@@ -172,12 +172,15 @@ class _Handler(BaseHTTPRequestHandler):
         if etag and status == 200 and etag in [t.strip() for t in self.headers.get("If-None-Match", "").split(",")]:
             status, body = 304, b""
         self.send_response(status)
+        timing = [f"{k};dur={v}" for k, v in answer.timings.items()]
         for name, value in out.items():
-            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+            if name.lower() == "server-timing":  # the function's own entries (e.g. choose_quality) join ours
+                timing.append(value)
+            elif name.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Cache", f"{answer.cache} from cloudfront")
-        self.send_header("Server-Timing", ", ".join(f"{k};dur={v}" for k, v in answer.timings.items()))
+        self.send_header("Server-Timing", ", ".join(timing))
         self.end_headers()
         if send_body and status != 304:
             self.wfile.write(body)

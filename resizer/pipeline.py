@@ -19,7 +19,10 @@ Variant steps run once per (variant, format) over an `Output`:
                   frees the decoder's buffers before the encoder allocates its own, so their peaks do not add up
     choose_format AVIF under 16 px on a side becomes PNG (alpha) or JPEG, as imgproxy does
     flatten       alpha composited on white when the written format has none (JPEG)
-    encode        the variant's encoder settings, no metadata
+    choose_quality only with a per-image rule (config.PerImageQuality): encode at the probe quality, score it
+                  against these pixels (quality_probe.fast_score), encode once more at the quality the rule
+                  predicts when it differs (verified by a second score when lower); its encode is the output
+    encode        the variant's encoder settings, no metadata (skipped when choose_quality encoded)
 
 Any library error on the way is bad input: CorruptImage (422). Nothing but ResizerError leaves for bad bytes.
 Timings are per step; libvips is lazy, so its decoding and resampling are paid where pixels are first needed
@@ -50,6 +53,7 @@ class Result(NamedTuple):
     height: int
     # step name -> milliseconds; the source steps' entries are shared by every variant of a batch
     timings: dict[str, float]
+    quality: int | None = None  # the quality a per-image rule chose (None: the configured one)
 
 
 class Source:
@@ -79,7 +83,8 @@ class Source:
 class Output:
     """Context of the variant steps: one (variant, format) cut from a decoded Source."""
 
-    __slots__ = ("source", "variant", "format", "image", "rendered", "width", "height", "data", "timings")
+    __slots__ = ("source", "variant", "format", "image", "rendered", "width", "height", "data", "timings",
+                 "quality")
 
     def __init__(self, source: Source, variant: Variant, fmt: str, image: Any):
         self.source, self.variant, self.image = source, variant, image
@@ -88,6 +93,7 @@ class Output:
         self.width = self.height = 0
         self.data = b""
         self.timings: dict[str, float] = {}
+        self.quality: int | None = None  # chosen per image (choose_quality)
 
 
 # --- source steps -------------------------------------------------------------------------------------------
@@ -163,11 +169,37 @@ def render(out: Output) -> None:
     out.image = out.rendered = out.source.backend.materialize(out.image)
 
 
+def choose_quality(out: Output) -> None:
+    settings = out.variant.encoder(out.format)
+    rule = settings.per_image
+    if rule is None:
+        return
+    from .quality_probe import fast_score  # here: only a per-image rule needs the score
+
+    backend = out.source.backend
+
+    def encoded_at(quality: int) -> bytes:
+        return backend.encode(out.image, out.format, settings._replace(quality=quality, per_image=None))
+
+    data = encoded_at(rule.probe)
+    quality = rule.predicted(fast_score(backend, out.image, data))
+    if quality < rule.probe:
+        lower = encoded_at(quality)
+        if fast_score(backend, out.image, lower) >= rule.threshold:
+            data = lower
+        else:
+            quality = rule.probe  # the prediction fell short: the probe is served
+    elif quality > rule.probe:
+        data = encoded_at(quality)  # the image needs more than the probe: served unverified
+    out.data, out.quality = data, quality
+
+
 def encode(out: Output) -> None:
-    out.data = out.source.backend.encode(out.image, out.format, out.variant.encoder(out.format))
+    if out.quality is None:
+        out.data = out.source.backend.encode(out.image, out.format, out.variant.encoder(out.format))
 
 
-VARIANT_STEPS = (resize, render, choose_format, flatten, encode)
+VARIANT_STEPS = (resize, render, choose_format, flatten, choose_quality, encode)
 
 
 def shrink_on_load(info: SourceInfo, box: int) -> int:
@@ -225,7 +257,7 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
         _run(VARIANT_STEPS, out, be)
         pixels = out.rendered
         results[i] = Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
-                            {**src.timings, **out.timings})
+                            {**src.timings, **out.timings}, out.quality)
     return [results[i] for i in range(len(requests))]
 
 
@@ -264,7 +296,7 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
                 pixels = None  # the last output alone holds the decode, so rendering it frees it
             _run(VARIANT_STEPS, out, be)
             results[i] = Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
-                                {**src.timings, **out.timings})
+                                {**src.timings, **out.timings}, out.quality)
     return [results[i] for i in range(len(requests))]
 
 

@@ -132,6 +132,8 @@ class OriginResponse:
                                     fit_size=fit_size)
         timings["transform"] = result.timings
         record.update(bytes=len(result.data), width=result.width, height=result.height)
+        if result.quality is not None:
+            record["quality"] = result.quality  # chosen for this image by its per-image rule
         if derived.settings_id != own_id:
             # Not the settings this id names: never stored, never cached under it (the next request, once this
             # edge runs the matching version, makes the real one).
@@ -200,8 +202,11 @@ class OriginResponse:
         """The variant as a generated response, or None when it would pass CloudFront's 1 MB limit."""
         if 4 * math.ceil(len(result.data) / 3) >= MAX_ORIGIN_GENERATED_BYTES:
             return None
-        answer = generated_response(200, result.data, {
-            "Content-Type": result.media_type, "Cache-Control": cache_control, "Vary": "Accept"})
+        headers = {"Content-Type": result.media_type, "Cache-Control": cache_control, "Vary": "Accept"}
+        if result.quality is not None:  # what the per-image rule chose, and what choosing cost (resizer serve shows it)
+            choosing = round(result.timings.get("choose_quality", 0.0), 2)
+            headers["Server-Timing"] = f'choose_quality;dur={choosing};desc="q{result.quality}"'
+        answer = generated_response(200, result.data, headers)
         if response_size(answer) > MAX_ORIGIN_GENERATED_BYTES:
             return None
         record["outcome"] = outcome
