@@ -312,3 +312,22 @@ def plot_variant_bytes(quality: pd.DataFrame, choice, table: pd.DataFrame):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def summary_markdown(table: pd.DataFrame, formats: pd.DataFrame, sizes: pd.DataFrame) -> str:
+    """The choose notebook's per-image, format-by-image and bytes-per-variant lines of summary.md."""
+    lines = []
+    if table is not None and len(table):
+        lines += ["", "", "Per-image quality (edge rule, cross-validated by image):", ""]
+        for r in table.itertuples():
+            lines.append(f"- {r.variant} {r.format}: **{r.decision}** ({r.reason})")
+    if formats is not None and len(formats):
+        lines += ["", "Format by image (report only): serving each image the smaller format would save "
+                  + "; ".join(f"{r.variant} {100 * r.saving:.1f}% ({r.basis}, {100 * r.other_smaller:.0f}% of "
+                              f"{r.images} images)" for r in formats.itertuples()) + "."]
+    if sizes is not None and len(sizes) > 1:
+        steps = sizes.dropna(subset=["byte_step"])
+        lines += ["", "Byte steps between variants (median bytes ratio; box ratio): "
+                  + ", ".join(f"{r.variant} {r.byte_step:.1f}x ({r.box_step:.1f}x)" for r in steps.itertuples())
+                  + "."]
+    return "\n".join(lines)
