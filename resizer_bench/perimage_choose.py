@@ -30,6 +30,10 @@ from . import perimage as P
 
 RULE = "probeverify[s2_edge]"
 PRICES, TRAFFIC = cost.Prices(), cost.Traffic()
+COLUMNS = ["variant", "format", "rule", "images", "folds", "min_fold", "cv", "p10", "below_target", "worst", "bytes",
+           "fixed_bytes", "fixed_quality", "saving", "fixed_cv_p10", "fixed_cv_below_target", "oracle_saving",
+           "probes", "encodes", "miss_ms", "score_ms", "encode_ms", "added_ms", "miss_ratio", "wait_ratio",
+           "compute_usd", "egress_usd", "net_usd", "wins", "pays", "fast", "decision", "reason"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def study(frame: pd.DataFrame, timing: pd.DataFrame | None, *, target: PerImageT
         row.update(rule_value(traffic, variant, miss_ms=t["miss_ms"], added_ms=row["added_ms"],
                               bytes_saved=bytes_saved, prices=prices))
         rows.append(_decide(row, target, backend))
-    return pd.DataFrame(rows), (pd.concat(cvs, ignore_index=True) if cvs else pd.DataFrame())
+    return pd.DataFrame(rows, columns=COLUMNS), (pd.concat(cvs, ignore_index=True) if cvs else pd.DataFrame())
 
 
 def _decide(row: dict, target: PerImageTarget, backend: str) -> dict:

@@ -149,3 +149,9 @@ def test_the_plot_of_chosen_against_needed_quality_has_a_panel_per_variant_and_f
     _, cv = PC.study(frame, timing(frame, FAST))
     assert len(PC.plot_chosen_vs_needed(cv).axes) == 2
     assert set(P.summarize(cv, frame).rule) == {"fixed", PC.RULE}
+
+
+def test_the_table_has_every_column_whether_or_not_it_cross_validated():
+    frame = ladder(images=4)
+    table = PC.study(frame, timing(frame, SLOW))[0]
+    assert list(table.columns) == PC.COLUMNS and table.p10.isna().all() and table.saving.isna().all()
