@@ -18,12 +18,10 @@ the added milliseconds per miss (timed: vips backend, 1 thread, CPU time, `--tim
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from resizer.config import parse_config
 from resizer_bench import perimage as P
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,43 +46,9 @@ def load(args, config_text: str, files) -> pd.DataFrame:
 
 def timing(args, config_text: str, files) -> pd.DataFrame:
     """Per variant x format, medians over images (CPU ms, 1 thread): today's miss (transform at the fixed
-    quality), one encode, one s2_score of the output."""
-    import pyvips
-
-    from resizer.pipeline import render_variants, transform
-    from resizer_bench.sweep import warm_up, with_quality
-
-    pyvips.concurrency_set(1)
-    config = parse_config(config_text)
-    warm_up("vips", set(args.formats) | {"png"})
-    rows = []
-    for file in files[:args.timing_images]:
-        data = (Path(args.corpus) / file).read_bytes()
-        for v in args.variants:
-            variant = config.variant(v)
-            for fmt in args.formats:
-                fixed = with_quality(variant, fmt, args.fixed_quality[(v, fmt)])
-                cpu = time.process_time()
-                result = transform(data, fixed, fmt)
-                miss = (time.process_time() - cpu) * 1000
-                png = render_variants(data, [(variant, "png")])[0]
-                ref = pyvips.Image.new_from_buffer(png.data, "").copy_memory()
-                cpu = time.process_time()
-                from resizer import quality_probe
-
-                quality_probe.s2_score(ref, result.data)
-                score = (time.process_time() - cpu) * 1000
-                cpu = time.process_time()
-                quality_probe.fast_stats("vips", ref, result.data)
-                luma = (time.process_time() - cpu) * 1000
-                cpu = time.process_time()
-                from resizer.backends import get_backend
-
-                get_backend("vips").encode(ref, fmt, fixed.encoder(fmt))
-                encode = (time.process_time() - cpu) * 1000
-                rows.append(dict(file=file, variant=v, format=fmt, miss_ms=miss, encode_ms=encode, score_ms=score,
-                                 luma_ms=luma))
-    per = pd.DataFrame(rows)
+    quality), one encode, one s2_score of the output (`perimage.probe_timing`)."""
+    per = P.probe_timing(args.corpus, files[:args.timing_images], config_text=config_text, variants=args.variants,
+                         formats=args.formats, qualities=args.fixed_quality, luma=True)
     return per.groupby(["variant", "format"]).agg(miss_ms=("miss_ms", "median"), encode_ms=("encode_ms", "median"),
                                                   score_ms=("score_ms", "median"), luma_ms=("luma_ms", "median"),
                                                   images=("file", "nunique"))

@@ -31,6 +31,10 @@ class Target:
     min_images: int = 5
     boot: int = 2000
     seed: int = 0
+    # keep the input config's quality (when tested and reaching the target) unless the cheapest passing one saves
+    # at least this share of its mean bytes: a re-tune by one noisy step would regenerate a whole library, since
+    # derived keys are addressed by their settings
+    margin: float = 0.03
 
 
 @dataclass
@@ -85,21 +89,31 @@ def points(quality: pd.DataFrame, target: Target) -> pd.DataFrame:
     return table[table.images == full].reset_index(drop=True)
 
 
-def choose_formats(quality: pd.DataFrame, variant: str, backend: str, target: Target) -> pd.DataFrame:
+def choose_formats(quality: pd.DataFrame, variant: str, backend: str, target: Target,
+                   current: dict[str, int | None] | None = None) -> pd.DataFrame:
     """Per format: the chosen quality for `variant` on `backend`, with its p10 (and CI), mean bytes, and
-    whether the target was reached."""
+    whether the target was reached. `current`: format -> the input config's quality, kept when it was tested,
+    reaches the target and the cheapest passing quality saves less than `target.margin` of its bytes
+    (`kept_current`; `margin_saving`: what the cheapest passing one would have saved against it)."""
     table = points(quality[(quality.variant == variant) & (quality.backend == backend)], target)
     rows = []
     for fmt, group in table.groupby("format", sort=False):
         passing = group[group.p >= target.threshold]
         best = passing.nsmallest(1, "bytes") if len(passing) else group.nlargest(1, "p")
         row = best.iloc[0]
+        mine = passing[passing.quality == (current or {}).get(fmt)]
+        kept, gain = False, np.nan
+        if len(mine):
+            gain = float(1 - row.bytes / mine.iloc[0].bytes)
+            if gain < target.margin:
+                row, kept = mine.iloc[0], True
         values = quality[(quality.variant == variant) & (quality.backend == backend) & (quality.format == fmt)
                          & (quality.quality == row.quality)][target.metric]
         est, low, high = bootstrap_quantile(values, target.quantile, boot=target.boot, seed=target.seed)
         rows.append(dict(format=fmt, quality=int(row.quality), images=int(row.images), p=est, p_low=low, p_high=high,
                          median=row["median"], bytes=row.bytes, bpp=row.bpp, reached=bool(len(passing)),
-                         tested=",".join(map(str, sorted(group.quality)))))
+                         tested=",".join(map(str, sorted(group.quality))), kept_current=kept,
+                         margin_saving=gain))
     return pd.DataFrame(rows)
 
 
@@ -171,11 +185,16 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
                     why = "not in the quality sweep"
                 out[name] = VariantChoice(name, n, False, f"kept: {why}", variant.formats)
                 continue
-            table = choose_formats(quality, name, backend, target)
+            current = {f: e.quality for f, e in variant.encoders.items()}
+            table = choose_formats(quality, name, backend, target, current)
             size = table.set_index("format").bytes
             ladder = tuple(sorted(variant.formats, key=lambda f: size.get(f, np.inf)))
             missed = table[~table.reached].format.tolist()
             note = "chosen" + (f"; target not reached by {', '.join(missed)} (best tested kept)" if missed else "")
+            same = table[table.kept_current].format.tolist()
+            if same:
+                note += (f"; input quality kept for {', '.join(same)} (a new one saves < {100 * target.margin:g}% "
+                         "bytes)")
             out[name] = VariantChoice(name, n, True, note, ladder, dict(zip(table.format, table.quality,
                                                                             strict=True)), table)
         return out
@@ -189,11 +208,14 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
 
 # --- writing the config ---------------------------------------------------------------------------------------
 
-def config_toml(config_text: str, choice: Choice, header: str = "") -> str:
+def config_toml(config_text: str, choice: Choice, header: str = "", per_image: dict | None = None) -> str:
     """The input config with only the backend, the changed variants' format order and their per-format
-    encoder quality replaced (comments of the input are not kept: TOML is rewritten from its data)."""
+    encoder quality replaced, and `per_image` ((variant, format) -> the encoder's `per_image` table, from
+    `perimage_choose.fit_rules`) added (comments of the input are not kept: TOML is rewritten from its data)."""
     raw = tomllib.loads(config_text)
     raw["backend"] = choice.backend
+    for (name, fmt), rule in (per_image or {}).items():
+        raw["variants"][name].setdefault("encoders", {}).setdefault(fmt, {})["per_image"] = dict(rule)
     for name, vc in choice.variants.items():
         if not vc.changed:
             continue

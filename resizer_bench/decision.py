@@ -17,7 +17,8 @@ from .paths import RunDir
 CHOSEN_CONFIG = "variants.toml"
 INPUT_CONFIG = "variants.input.toml"
 # The tables the decision links to, in the order the evidence shows them.
-EVIDENCE_TABLES = ("savings", "choose", "backend", "cold_start", "cost")
+EVIDENCE_TABLES = ("savings", "choose", "perimage", "format_by_image", "variant_bytes", "backend", "cold_start",
+                   "cost")
 
 
 def table_anchor(name: str) -> str:
@@ -82,12 +83,14 @@ def decision_html(run: RunDir, status_html: str) -> str:
                        f"(<a href='{INPUT_CONFIG}'>{INPUT_CONFIG}</a>)</caption>"
                        "<tr><th>setting</th><th>input</th><th>chosen</th></tr>")
             for r in changes.itertuples():
-                evidence = "backend" if r.setting == "backend" else "choose"
+                evidence = ("backend" if r.setting == "backend" else
+                            "perimage" if r.setting.endswith(".per_image") else "choose")
                 out.append(f"<tr><td><code>{e(r.setting)}</code></td><td>{e(_setting(r.input))}</td>"
                            f"<td>{link(e(_setting(r.chosen)), evidence)}</td></tr>")
             out.append("</table>")
 
     out.append(_variants_html(run, chosen, link))
+    out.append(_per_image_html(run, link))
 
     if run.has_table("backend"):
         note = run.read_table("backend").attrs.get("note", "")
@@ -150,6 +153,45 @@ def _variants_html(run: RunDir, chosen, link) -> str:
     return "\n".join(rows)
 
 
+def _per_image_html(run: RunDir, link) -> str:
+    """Per variant x format: whether the edge picks each image's quality, and why (or why not); then the
+    report-only studies (format by image, bytes per variant) in a line each."""
+    e = html.escape
+    out = []
+    figure = (f" (<a href='#{figure_anchor('perimage_chosen_vs_needed')}'>chosen vs needed quality</a>)"
+              if (run.path / "figures" / "perimage_chosen_vs_needed.png").is_file() else "")
+    if run.has_table("perimage"):
+        table = run.read_table("perimage")
+        shipped = int((table.decision == "per-image").sum())
+        out.append(f"<table id='per-image'><caption>Per-image quality: {shipped} of {len(table)} variant &times; "
+                   f"format pairs pick each image's quality at the edge{figure}</caption><tr><th>variant</th>"
+                   "<th>format</th><th>decision</th><th>bytes vs best fixed quality at equal p10 (cross-validated)"
+                   "</th><th>first viewer's wait vs today (p50)</th><th>net per month</th><th>why</th></tr>")
+        for r in table.itertuples():
+            saving = format_value(r.saving, "share") if getattr(r, "cv", "") == "yes" else "not cross-validated"
+            out.append(f"<tr><td>{e(r.variant)}</td><td>{e(r.format)}</td><td><b>{e(r.decision)}</b></td>"
+                       f"<td>{link(e(saving), 'perimage')}</td><td>{link(_ratio(r.wait_ratio), 'perimage')}</td>"
+                       f"<td>{link(format_value(r.net_usd, 'USD'), 'perimage')}</td>"
+                       f"<td>{link(e(r.reason), 'perimage')}</td></tr>")
+        out.append("</table>")
+    else:
+        out.append("<p>Per-image quality: not studied in this run (no per-image ladder).</p>")
+    if run.has_table("format_by_image"):
+        rows = run.read_table("format_by_image")
+        out.append("<p>Format by image (report only): serving each image the smaller format would save "
+                   + "; ".join(f"{e(r.variant)} {link(format_value(r.saving, 'share'), 'format_by_image')} "
+                               f"({e(r.basis)})" for r in rows.itertuples()) + ".</p>")
+    if run.has_table("variant_bytes"):
+        sizes = run.read_table("variant_bytes").dropna(subset=["byte_step"])
+        fig = (f" (<a href='#{figure_anchor('variant_bytes')}'>figure</a>)"
+               if (run.path / "figures" / "variant_bytes.png").is_file() else "")
+        if len(sizes):
+            out.append("<p>Byte step between variants (report only; median bytes ratio, box ratio): "
+                       + ", ".join(f"{e(r.variant)} {link(f'{r.byte_step:.1f}x', 'variant_bytes')} "
+                                   f"({r.box_step:.1f}x)" for r in sizes.itertuples()) + f"{fig}.</p>")
+    return "\n".join(out)
+
+
 def _setting(value) -> str:
     if value is None:
         return "(not set)"
@@ -174,3 +216,7 @@ def evidence_html(run: RunDir) -> str:
 
 def _float(x: float) -> str:
     return f"{x:.4g}"
+
+
+def _ratio(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.2f}x"

@@ -137,17 +137,20 @@ def _cached(cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_sco
 
 def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LADDER, cache_dir,
                  fast_stats: bool = True, s2_reference: bool = True, edge_score: bool = True,
-                 progress: bool = True,
-                 cached_only: bool = False) -> pd.DataFrame:
-    """The ladder sweep of `files` (under `root`), one image at a time in this process, reading and writing
-    the per-(image, variant) parquet cache. Only variants smaller than the image's longest side are encoded.
+                 progress: bool = True, cached_only: bool = False, workers: int = 1,
+                 scheduler: str = "") -> pd.DataFrame:
+    """The ladder sweep of `files` (under `root`), reading and writing the per-(image, variant) parquet cache;
+    the uncached images are swept one task per image (`executor.run_tasks`: `workers` local processes, 1 = in
+    this process, or a Dask `scheduler`). Only variants smaller than the image's longest side are encoded.
     `cached_only`: images not (fully) in the cache are left out rather than swept."""
     from PIL import Image
 
+    from .executor import run_tasks
+
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     config = parse_config(config_text)
-    parts = []
-    for i, file in enumerate(files):
+    wanted, tasks = [], []
+    for file in files:
         with Image.open(Path(root) / file) as im:
             longest = max(im.size)
         mine = [v for v in variants if config.variant(v).size < longest]
@@ -156,12 +159,59 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
         if todo and cached_only:
             mine = [v for v in mine if v not in todo]
         elif todo:
-            if progress:
-                print(f"[{i + 1}/{len(files)}] {file} {','.join(todo)}", flush=True)
-            ladder_image(LadderTask(str(Path(root) / file), file, config_text, todo, tuple(formats),
-                                    tuple(ladder), str(cache_dir), fast_stats, s2_reference, edge_score))
-        parts += [pd.read_parquet(path(v)) for v in mine]
+            tasks.append(LadderTask(str(Path(root) / file), file, config_text, todo, tuple(formats), tuple(ladder),
+                                    str(cache_dir), fast_stats, s2_reference, edge_score))
+        wanted += [path(v) for v in mine]
+    if tasks:
+        run_tasks(ladder_image, tasks, workers=workers, scheduler=scheduler, desc="per-image ladder",
+                  progress=progress)
+    parts = [pd.read_parquet(p) for p in wanted]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def probe_timing(root, files, *, config_text: str, variants, formats, qualities: dict | None = None,
+                 luma: bool = False) -> pd.DataFrame:
+    """Per image x variant x format, CPU ms in this process (vips backend, 1 thread): today's miss (`transform`
+    at the fixed quality: `qualities[(variant, format)]`, default the config's), one more encode of the rendered
+    pixels, and one edge score of the output (`quality_probe.s2_score`; `luma`: also `fast_stats`). What a
+    per-image rule adds to a miss: probes x score_ms + extra encodes x encode_ms."""
+    import time
+
+    import pyvips
+
+    from resizer.backends import get_backend
+    from resizer.pipeline import transform
+
+    pyvips.concurrency_set(1)
+    config = parse_config(config_text)
+    warm_up("vips", set(formats) | {"png"})
+    backend = get_backend("vips")
+    rows = []
+    for file in files:
+        data = (Path(root) / file).read_bytes()
+        for v in variants:
+            variant = config.variant(v)
+            png = render_variants(data, [(variant, "png")])[0]
+            ref = _vips_from_png(png.data)
+            for fmt in formats:
+                q = (qualities or {}).get((v, fmt), variant.encoder(fmt).quality)
+                fixed = with_quality(variant, fmt, q)
+                cpu = time.process_time()
+                result = transform(data, fixed, fmt)
+                miss = (time.process_time() - cpu) * 1000
+                cpu = time.process_time()
+                qp.s2_score(ref, result.data)
+                score = (time.process_time() - cpu) * 1000
+                row = dict(file=file, variant=v, format=fmt, quality=q, miss_ms=miss, score_ms=score)
+                if luma:
+                    cpu = time.process_time()
+                    qp.fast_stats("vips", ref, result.data)
+                    row["luma_ms"] = (time.process_time() - cpu) * 1000
+                cpu = time.process_time()
+                backend.encode(ref, fmt, fixed.encoder(fmt))
+                row["encode_ms"] = (time.process_time() - cpu) * 1000
+                rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # --- the oracle, and the ladder as arrays -------------------------------------------------------------------

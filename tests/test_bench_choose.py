@@ -151,3 +151,17 @@ def test_off_grid_baseline_points_and_unswept_variants():
     assert choice.variants["md"].qualities["jpeg"] == 85
     assert "2 image(s) larger than 700 px" in choice.variants["lg"].note
     assert choice.variants["xl"].note == "kept: not in the quality sweep"
+
+
+def test_the_input_quality_stays_unless_a_new_one_saves_a_clear_margin():
+    # avif: 55 (1100 B) passes and is 8% smaller than the input's 60 (1200 B); webp: 75 is 9.5% below the
+    # input's 80. With a 10% margin both input qualities stay; with 5% both move; jpeg 80 misses the target.
+    frame = sweep()
+    kept = choose.choose(frame, CONFIG, target=Target(min_images=5, margin=0.10)).variants["md"]
+    assert kept.qualities == {"avif": 60, "webp": 80, "jpeg": 85}
+    table = kept.table.set_index("format")
+    assert table.kept_current.to_dict() == {"avif": True, "webp": True, "jpeg": False}
+    assert table.loc["avif", "margin_saving"] == pytest.approx(1 - 1125 / 1225)
+    assert "input quality kept for avif, webp" in kept.note
+    moved = choose.choose(frame, CONFIG, target=Target(min_images=5, margin=0.05)).variants["md"]
+    assert moved.qualities == {"avif": 55, "webp": 75, "jpeg": 85} and not moved.table.kept_current.any()

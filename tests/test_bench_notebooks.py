@@ -23,14 +23,15 @@ def run_dir(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("nb")
     run = RunDir(tmp_path / "run")
     execute("quality", run.path, tmp_path, quick=True, sample=2, seed=1, workers=1, variants=["sm"],
-            qualities={"jpeg": [60, 90], "webp": [70]}, min_images=2)
+            qualities={"jpeg": [60, 90], "webp": [70]}, min_images=2, per_image_ladder=[50, 90, 20],
+            per_image_formats=["webp"], per_image_timing_images=1)
     run.write_table(pd.DataFrame([dict(backend=b, format=f, variant=v, threads=1, n=3, latency_ms_median=ms)
                                   for b, ms in (("vips", 30.0), ("pillow", 45.0))
                                   for f in ("jpeg", "png", "webp", "avif") for v in ("sm", "md", "lg", "xl")]),
                     "speed")
     run.write_table(pd.DataFrame([dict(target=f"import {b}", backend=b, phase="import", n=3, ms_median=ms)
                                   for b, ms in (("vips", 90.0), ("pillow", 60.0))]), "cold_start")
-    execute("choose", run.path, tmp_path, quick=True, min_images=2)
+    execute("choose", run.path, tmp_path, quick=True, min_images=2, per_image_min_fold=1)
     return run
 
 
@@ -60,3 +61,18 @@ def test_choose_notebook_writes_a_config_that_loads(run_dir):
     assert backend.transform_ms.round(6).to_dict() == {"vips": 30.0, "pillow": 45.0}  # the fixture speed table
     assert backend.attrs["note"].startswith("vips: expected miss")
     assert (run_dir.path / "variants.input.toml").read_text() == (repo_root() / "resizer" / "variants.toml").read_text()
+
+
+def test_the_per_image_study_runs_from_the_ladder_to_a_decision(run_dir):
+    ladder = run_dir.read_table("perimage_ladder")
+    assert set(ladder.variant) == {"sm"} and set(ladder.format) == {"webp"} and set(ladder.quality) == {50, 70, 90}
+    assert ladder.s2_equiv.notna().all() and ladder.s2_edge.notna().all() and ladder.group.notna().all()
+    timing = run_dir.read_table("perimage_timing")
+    assert (timing[["miss_ms", "score_ms", "encode_ms"]] > 0).all().all()
+    table = run_dir.read_table("perimage").set_index(["variant", "format"])
+    row = table.loc[("sm", "webp")]
+    assert row.cv == "yes" and row.folds == 2 and row.decision in ("fixed", "per-image") and row.reason
+    assert (run_dir.path / "figures" / "perimage_chosen_vs_needed.png").is_file()
+    config = parse_config((run_dir.path / "variants.toml").read_text())
+    assert (config.variant("sm").encoder("webp").per_image is not None) == (row.decision == "per-image")
+    assert "Per-image quality" in (run_dir.path / "summary" / "choose.md").read_text()

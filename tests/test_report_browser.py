@@ -71,6 +71,15 @@ def write_choose_outputs(run: RunDir) -> None:
     run.write_table(pd.DataFrame([dict(target=f"import {b}", backend=b, phase="import", n=3, ms_median=ms)
                                   for b, ms in (("vips", 90.0), ("pillow", 60.0))]), "cold_start")
     run.write_table(pd.DataFrame({"config": ["original product", "chosen config"], "total": [12.5, 9.25]}), "cost")
+    run.write_table(pd.DataFrame([
+        dict(variant="sm", format="avif", cv="yes", saving=0.042, wait_ratio=3.4, net_usd=-1.5, decision="fixed",
+             reason="does not win: saves 4.2% bytes under CV (needs >= 5%)"),
+        dict(variant="sm", format="webp", cv="no: 3 images, fewer than 2 folds of 5", saving=None, wait_ratio=5.1,
+             net_usd=None, decision="fixed", reason="too few images to cross-validate")]), "perimage")
+    run.write_table(pd.DataFrame([dict(variant="sm", basis="fixed qualities", ladder="webp > avif", images=4,
+                                       other_smaller=0.25, saving=0.031)]), "format_by_image")
+    run.write_table(pd.DataFrame([dict(variant="sm", box=100, byte_step=None, box_step=None),
+                                  dict(variant="lg", box=700, byte_step=21.0, box_step=7.0)]), "variant_bytes")
 
 
 @pytest.fixture
@@ -87,6 +96,10 @@ def report_dir(tmp_path) -> Path:
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.bar([0, 1], [4, 1])
     run.save_figure(fig, "savings")
+    for stem in ("perimage_chosen_vs_needed", "variant_bytes"):
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.scatter([50, 60], [55, 60])
+        run.save_figure(fig, stem)
     plt.close("all")
     run.write_table(pd.DataFrame({"backend": ["vips"], "threads": [1], "latency_ms_median": [12.0]}), "example")
     write_choose_outputs(run)
@@ -145,20 +158,23 @@ def _in_page_links(html: str) -> dict[str, str]:
 
 def test_index_shows_every_figure(report_dir, tmp_path):
     images = _images(_dom(report_dir, tmp_path))
-    assert images == {"figures/photo.png": "true", "figures/plot.png": "true", "figures/savings.png": "true"}
+    assert images == {"figures/photo.png": "true", "figures/plot.png": "true", "figures/savings.png": "true",
+                      "figures/perimage_chosen_vs_needed.png": "true", "figures/variant_bytes.png": "true"}
 
 
 def test_a_missing_figure_is_detected(report_dir, tmp_path):
     (report_dir / "figures" / "plot.png").unlink()
     images = _images(_dom(report_dir, tmp_path))
-    assert images == {"figures/photo.png": "true", "figures/plot.png": "false", "figures/savings.png": "true"}
+    assert images == {"figures/photo.png": "true", "figures/plot.png": "false", "figures/savings.png": "true",
+                      "figures/perimage_chosen_vs_needed.png": "true", "figures/variant_bytes.png": "true"}
 
 
 def test_the_decision_comes_first_and_its_links_resolve(report_dir, tmp_path):
     decision = _decision(_dom(report_dir, tmp_path))
     assert _in_page_links(decision) == {f"#{anchor}": "true" for anchor in (
         "config", "table-choose", "table-backend", "table-savings", "figure-savings", "table-cold_start",
-        "table-cost")}
+        "table-cost", "table-perimage", "figure-perimage_chosen_vs_needed", "table-format_by_image",
+        "table-variant_bytes", "figure-variant_bytes")}
     text = re.sub(r"<[^>]+>", "", decision)
     assert "variants.sm.formats" in text and "avif &gt; webp" in text and "webp &gt; avif" in text
     assert "variants.sm.encoders.webp.quality" in text and "backend" in text and "pillow" in text
@@ -167,6 +183,9 @@ def test_the_decision_comes_first_and_its_links_resolve(report_dir, tmp_path):
     assert "pillow: expected miss 21 ms vs 32 ms (vips)" in text
     assert "import pillow 60 ms" in text and "import vips" not in text  # the chosen backend's cold start
     assert "$12.50" in text and "$9.25" in text
+    assert "0 of 2 variant × format pairs pick each image's quality" in text and "does not win: saves 4.2%" in text
+    assert "3.40x" in text and "not cross-validated" in text and "too few images to cross-validate" in text
+    assert "sm 3%" in text and "lg 21.0x (7.0x)" in text
 
 
 def test_a_link_without_its_target_is_detected(report_dir, tmp_path):
