@@ -98,7 +98,8 @@ def variant_rules(part: pd.DataFrame) -> list:
         if score in part and part[score].notna().all():
             rules += [P.Threshold(score=score), P.Threshold(score=score, probes=2), P.ProbeMap(score=score),
                       P.ProbeVerify(score=score)]
-    rules += [P.Threshold(score="s2_oracle", probes=2), P.ProbeVerify(score="s2_oracle")]
+    rules += [P.Threshold(score="s2_oracle"), P.Threshold(score="s2_oracle", probes=2),
+              P.ProbeVerify(score="s2_oracle")]
     return rules
 
 
