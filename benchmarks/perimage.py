@@ -13,6 +13,10 @@ variant x format x rule, over all images' cross-validated choices (k folds by im
 saving vs the best fixed quality at the same p10 (interpolated between ladder qualities), the ceiling (a
 perfect metric with exact search, in-sample), share below target, worst score, probes/encodes per miss and
 the added milliseconds per miss (timed: vips backend, 1 thread, CPU time, `--timing-images` images).
+
+Findings (33 corpus JPEGs, 2026-11; numbers in the perimage branch's report): the ceiling (SSIMULACRA2 itself,
+exact search) is 9-15 % at sm/md and 9-11 % at lg at equal p10; edge rules on s2_edge keep 2-14 % of it but
+each probe costs 5-30x a whole miss; rules on luma SSIM/PSNR lose to the fixed quality. Not enabled anywhere.
 """
 
 import argparse
@@ -62,7 +66,8 @@ def variant_rules(part: pd.DataFrame) -> list:
         if score in part and part[score].notna().all():
             rules += [P.Threshold(score=score), P.Threshold(score=score, probes=2), P.ProbeMap(score=score),
                       P.ProbeVerify(score=score)]
-    rules += [P.Threshold(score="s2_oracle", probes=2), P.ProbeVerify(score="s2_oracle")]
+    rules += [P.Threshold(score="s2_oracle"), P.Threshold(score="s2_oracle", probes=2),
+              P.ProbeVerify(score="s2_oracle")]
     return rules
 
 
