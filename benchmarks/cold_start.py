@@ -1,6 +1,7 @@
-"""Cold start of the built origin-response zip: fresh interpreter -> first response, S3 client included.
+"""Cold start of the built origin-response zip: fresh interpreter -> first response, S3 client included (with
+--viewer also each build's viewer-request zip; with --node the seed's Node stack doing the same miss).
 
-    .venv/bin/python -m benchmarks.cold_start [--dist DIR ...] [--python 3.11] [-n 20] [--image FILE]
+    .venv/bin/python -m benchmarks.cold_start [--dist DIR ...] [--python 3.11] [-n 20] [--image FILE] [--viewer] [--node]
                                               [--variant sm] [--format webp] [--importtime] [--json FILE]
 
 Without --dist it builds the zips for --python (default: this interpreter) into a temporary folder; several
@@ -29,8 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+HANDLER_MODULES = {"origin_response": "resizer.edge.origin", "viewer_request": "resizer.edge.viewer"}
 
-def child(folder: str, started: float, event_json: str) -> dict:
+
+def child(folder: str, started: float, event_json: str, entry_module: str = "origin_response") -> dict:
     """Runs in the fresh `-I -S` interpreter: stdlib only until the zip's modules are imported. The event comes
     ready-made from the parent (resizer.edge.events, the one builder), so any zip, old or new, gets the same."""
     phases = {"interpreter": (time.monotonic() - started) * 1000}
@@ -42,13 +45,13 @@ def child(folder: str, started: float, event_json: str) -> dict:
         phases[name] = (time.monotonic() - t) * 1000
         return value
 
-    timed("import handler", lambda: __import__("resizer.edge.origin"))
-    entry = timed("init rest", lambda: __import__("origin_response"))
+    timed("import handler", lambda: __import__(HANDLER_MODULES[entry_module]))
+    entry = timed("init rest", lambda: __import__(entry_module))
     event = json.loads(event_json)
     answer = timed("first request", lambda: entry.handler(event, None))
     phases["total"] = (time.monotonic() - started) * 1000
     phases["total cpu"] = time.process_time() * 1000
-    if answer["status"] != "200":
+    if answer.get("status", "200") != "200":  # a viewer-request's rewritten request carries no status
         raise SystemExit(f"first request: status {answer['status']}: {answer.get('body', '')[:300]}")
     return phases
 
@@ -67,7 +70,7 @@ def main(argv=None) -> int:
     from resizer.build import build, find_interpreter
     from resizer.config import load_config
     from resizer.edge.events import lambda_event, request_record, response_record
-    from resizer.keys import derived_key
+    from resizer.keys import derived_key, public_path
     from resizer_bench.coldstart import _offenders, summarize
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -80,6 +83,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", default="sm")
     parser.add_argument("--format", default="webp")
     parser.add_argument("--importtime", action="store_true", help="also list the slowest imports")
+    parser.add_argument("--viewer", action="store_true",
+                        help="also each build's viewer-request.zip: a variant URL rewritten (no S3, no image work)")
     parser.add_argument("--node", action="store_true",
                         help="also the seed's stack: Node 20 + sharp + AWS SDK v3 (benchmarks/node_origin), same miss")
     parser.add_argument("--json", type=Path, help="write the raw samples here")
@@ -137,6 +142,17 @@ def main(argv=None) -> int:
 
                 targets.append((f"{dist} (python{info['python']})", info["backend"], info["bucket"],
                                 key_builder(folder, args.variant, args.format), command))
+                if args.viewer:
+                    viewer_folder = Path(tmp, f"viewer-{i}")
+                    with zipfile.ZipFile(dist / "viewer-request.zip") as zf:
+                        zf.extractall(viewer_folder)
+
+                    def viewer_command(started: float, event: str, python=python, folder=viewer_folder) -> list[str]:
+                        return [python, "-I", "-S", __file__, "--child", str(folder), repr(started), event,
+                                "viewer_request"]
+
+                    targets.append((f"{dist} viewer-request (python{info['python']})", "-", info["bucket"], None,
+                                    viewer_command))
             if args.node:
                 bucket = targets[0][2] if targets else f"cold-start-{uuid.uuid4().hex[:8]}"
                 node_dir = node_origin(Path(tmp, "node"), load_config(), args.variant)
@@ -156,9 +172,13 @@ def main(argv=None) -> int:
                     key = f"cold/{uuid.uuid4().hex[:8]}/{name}"  # a new original per run: every request a miss
                     s3.put_object(Bucket=bucket, Key=key, Body=original)
                     domain = f"{bucket}.s3.us-east-1.amazonaws.com"
-                    request = request_record("/" + derived(key),
-                                             origin={"s3": {"domainName": domain, "region": "us-east-1"}})
-                    event = json.dumps(lambda_event("origin-response", request, response_record(404)))
+                    if derived is None:  # viewer-request: the public URL of the variant, as a browser asks
+                        event = json.dumps(lambda_event("viewer-request", request_record(
+                            public_path(args.variant, key), {"Accept": f"image/{args.format},*/*;q=0.8"})))
+                    else:
+                        request = request_record("/" + derived(key),
+                                                 origin={"s3": {"domainName": domain, "region": "us-east-1"}})
+                        event = json.dumps(lambda_event("origin-response", request, response_record(404)))
                     started = time.monotonic()
                     done = subprocess.run(command(started, event), capture_output=True, text=True, env=env,
                                           timeout=120)
@@ -180,6 +200,8 @@ def main(argv=None) -> int:
                     print(f"\n{label}: {info['backend']} backend, S3 client "
                           f"{info.get('s3_client', '?').split(',')[0]}, origin-response.zip "
                           f"{zipped['bytes'] / 1e6:.2f} MB ({zipped['unpacked_bytes'] / 1e6:.1f} MB unpacked)")
+                elif "viewer-request" in label:
+                    print(f"\n{label}: the variant URL rewritten to its derived key")
                 else:
                     print(f"\n{label}: benchmarks/node_origin/handler.mjs, the same miss and encoder settings")
                 print(f"  {'phase':<16}{'median ms':>10}{'p90 ms':>10}{'min ms':>10}")
@@ -248,6 +270,6 @@ def _node_version() -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(child(sys.argv[2], float(sys.argv[3]), sys.argv[4])), flush=True)
+        print(json.dumps(child(*sys.argv[2:3], float(sys.argv[3]), *sys.argv[4:6])), flush=True)
     else:
         sys.exit(main())
