@@ -1,8 +1,9 @@
 """Cold start of the built origin-response zip: fresh interpreter -> first response, S3 client included (with
 --viewer also each build's viewer-request zip; with --node the seed's Node stack doing the same miss).
 
-    .venv/bin/python -m benchmarks.cold_start [--dist DIR ...] [--python 3.11] [-n 20] [--image FILE] [--viewer] [--node]
+    .venv/bin/python -m benchmarks.cold_start [--dist DIR ...] [--python 3.11] [-n 20] [--image FILE]
                                               [--variant sm] [--format webp] [--importtime] [--json FILE]
+                                              [--viewer] [--node]
 
 Without --dist it builds the zips for --python (default: this interpreter) into a temporary folder; several
 --dist folders (e.g. a 3.11 and a 3.12 build, or before/after a change) are measured interleaved (run 1 of each,
