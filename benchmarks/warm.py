@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -52,12 +53,17 @@ def warm(endpoint: str, *options: str) -> tuple[float, str]:
     command = [sys.executable, "-m", "resizer.cli", "warm", "--bucket", BUCKET, "--s3-endpoint", endpoint,
                "--formats", "webp", *options]
     print("$ resizer " + " ".join(command[3:]), flush=True)
-    started = time.perf_counter()
+    started, moto_cpu = time.perf_counter(), time.process_time()  # moto serves from this process
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **AWS_ENV})
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    warm_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     if done.returncode != 0:
         sys.exit(f"resizer warm failed ({done.returncode}):\n{done.stderr}{done.stdout}")
-    print(f"  wall {seconds:.1f} s\n" + "".join(f"  {line}\n" for line in done.stdout.splitlines()), flush=True)
+    print(f"  wall {seconds:.1f} s; CPU: resizer warm {warm_cpu:.1f} s, moto (this process) "
+          f"{time.process_time() - moto_cpu:.1f} s, on {os.cpu_count()} cores\n"
+          + "".join(f"  {line}\n" for line in done.stdout.splitlines()), flush=True)
     return seconds, done.stdout
 
 
