@@ -14,9 +14,10 @@ saving vs the best fixed quality at the same p10 (interpolated between ladder qu
 perfect metric with exact search, in-sample), share below target, worst score, probes/encodes per miss and
 the added milliseconds per miss (timed: vips backend, 1 thread, CPU time, `--timing-images` images).
 
-Findings (33 corpus JPEGs, 2026-11; numbers in the perimage branch's report): the ceiling (SSIMULACRA2 itself,
-exact search) is 9-15 % at sm/md and 9-11 % at lg at equal p10; edge rules on s2_edge keep 2-14 % of it but
-each probe costs 5-30x a whole miss; rules on luma SSIM/PSNR lose to the fixed quality. Not enabled anywhere.
+Findings (33 corpus JPEGs, 2026-11): at equal p10, SSIMULACRA2 itself with exact search (~4 probes) saves
+11-15 % at sm/md and 12-13 % at lg/xl (cross-validated); the edge-computable s2_edge rules 0-14 % at sm/md, and
+every probe costs 4-6x a whole miss (5-30x per miss in all); rules on luma SSIM/PSNR lose to the fixed quality.
+No goal of the issue is met inline; not enabled anywhere.
 """
 
 import argparse
