@@ -1,7 +1,8 @@
 """Full-reference scores of an encoded variant against the pixels it was encoded from, for per-image quality
-(issue "Per-image quality"; study: resizer_bench/perimage.py, benchmarks/perimage.py). Only the backend's own
-library is used (libvips operations); numpy is never imported here. Not wired into the pipeline: the study found
-no inline use that pays (see `fast_score`).
+(config.PerImageQuality; the pipeline's `choose_quality` step; study: resizer_bench/perimage.py,
+benchmarks/perimage.py). Only the backend's own library is used (libvips operations); numpy is never imported
+here. The chooser enables a rule only where its cost pays (resizer_bench/perimage_choose.py): on the corpus, at
+these costs, nowhere (docs/WORKBENCH.md, "The per-image study").
 
 `s2_score` / `fast_score`: SSIMULACRA2 itself, computed with libvips operations (the terms whose weight is
 >= 0.01), restated on the 6-scale scale as the workbench's `s2_equiv`; equal to resizer_bench.metrics' numpy
