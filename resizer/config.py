@@ -126,8 +126,7 @@ class Config(NamedTuple):
     def replace(self, **changes: Any) -> "Config":
         """A copy with `changes` and the settings ids recomputed for them (NamedTuple's `_replace` would keep ids
         that no longer name these settings)."""
-        changed = self._replace(**changes)
-        return changed._replace(ids=SettingsIds(changed), intermediate_id=intermediate_settings_id(changed))
+        return _with_ids(self._replace(**changes))
 
     def settings_id(self, variant: str, fmt: str) -> str:
         return self.ids[variant, fmt]
@@ -175,15 +174,22 @@ class SettingsIds(Mapping[tuple[str, str], str]):
 
 def settings_ids(config: Config) -> dict[tuple[str, str], str]:
     """The settings id of every (variant, output format): a short hash of its canonical settings."""
-    import hashlib  # here: the zips read these from the baked table and never hash
+    return {(variant, fmt): _settings_hash(canonical_settings(config, variant, fmt))
+            for variant in config.variants for fmt in OUTPUT_FORMATS}
+
+
+def _settings_hash(canonical: dict[str, Any]) -> str:
+    """A settings id: sha256 of the canonical settings as sorted, compact JSON, cut to SETTINGS_ID_CHARS."""
+    import hashlib  # here: the zips read ids from the baked table and never hash
     import json
 
-    ids: dict[tuple[str, str], str] = {}
-    for variant in config.variants:
-        for fmt in OUTPUT_FORMATS:
-            text = json.dumps(canonical_settings(config, variant, fmt), sort_keys=True, separators=(",", ":"))
-            ids[variant, fmt] = hashlib.sha256(text.encode()).hexdigest()[:SETTINGS_ID_CHARS]
-    return ids
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:SETTINGS_ID_CHARS]
+
+
+def _with_ids(config: Config) -> Config:
+    """`config` with the ids its settings produce (variants hashed on first use, see SettingsIds)."""
+    return config._replace(ids=SettingsIds(config), intermediate_id=intermediate_settings_id(config))
 
 
 def canonical_intermediate(config: Config) -> dict[str, Any] | None:
@@ -198,13 +204,7 @@ def canonical_intermediate(config: Config) -> dict[str, Any] | None:
 def intermediate_settings_id(config: Config) -> str:
     """The settings id of the config's intermediates; "" when they are off."""
     canonical = canonical_intermediate(config)
-    if canonical is None:
-        return ""
-    import hashlib  # here, as in settings_ids
-    import json
-
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:SETTINGS_ID_CHARS]
+    return "" if canonical is None else _settings_hash(canonical)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -224,8 +224,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
-    config = _Parser(source).config(raw, text)
-    return config._replace(ids=SettingsIds(config), intermediate_id=intermediate_settings_id(config))
+    return _with_ids(_Parser(source).config(raw, text))
 
 
 def baked_module(config: Config) -> str:

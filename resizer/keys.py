@@ -132,13 +132,7 @@ def split_intermediate_key(derived_prefix: str, key: str) -> tuple[str, str] | N
     parts = key.split("/", 3)
     if len(parts) != 4 or parts[0] != derived_prefix or parts[1] != INTERMEDIATE_SEGMENT:
         return None
-    if not _SETTINGS_ID.match(parts[2]):
-        return None
-    try:
-        check_plain_key(parts[3])
-    except MalformedKey:
-        return None
-    if parts[3].split("/", 1)[0] == derived_prefix:
+    if not _SETTINGS_ID.match(parts[2]) or not _is_original_key(derived_prefix, parts[3]):
         return None
     return parts[2], parts[3]
 
@@ -161,13 +155,19 @@ def split_derived_key(derived_prefix: str, key: str) -> DerivedKey | None:
     _, variant, fmt, settings_id, original = parts
     if not VARIANT_NAME.match(variant) or fmt not in OUTPUT_FORMATS or not _SETTINGS_ID.match(settings_id):
         return None
-    try:
-        check_plain_key(original)
-    except MalformedKey:
+    if not _is_original_key(derived_prefix, original):
         return None
-    if original.split("/", 1)[0] == derived_prefix:
-        return None  # a derived key of a derived key
     return DerivedKey(variant, fmt, settings_id, original)
+
+
+def _is_original_key(derived_prefix: str, key: str) -> bool:
+    """Whether the tail of a derived or intermediate key can name an original: a plain key, not itself under the
+    derived prefix (no derived key of a derived key)."""
+    try:
+        check_plain_key(key)
+    except MalformedKey:
+        return False
+    return key.split("/", 1)[0] != derived_prefix
 
 
 def parse_derived_key(config: Config, key: str) -> DerivedKey:
