@@ -256,8 +256,7 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
         out, pixels = Output(src, variant, fmt, pixels), None
         _run(VARIANT_STEPS, out, be)
         pixels = out.rendered
-        results[i] = Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
-                            {**src.timings, **out.timings}, out.quality)
+        results[i] = _result(src, out)
     return [results[i] for i in range(len(requests))]
 
 
@@ -295,9 +294,14 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
             if position == len(indices) - 1:
                 pixels = None  # the last output alone holds the decode, so rendering it frees it
             _run(VARIANT_STEPS, out, be)
-            results[i] = Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
-                                {**src.timings, **out.timings}, out.quality)
+            results[i] = _result(src, out)
     return [results[i] for i in range(len(requests))]
+
+
+def _result(src: Source, out: Output) -> Result:
+    """An output as the caller gets it; its timings hold the source steps it shares with the batch."""
+    return Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
+                  {**src.timings, **out.timings}, out.quality)
 
 
 def _check_formats(requests: Sequence[tuple[Variant, str]]) -> None:

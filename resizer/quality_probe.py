@@ -72,22 +72,29 @@ def fast_score(backend: "str | Backend", reference: Any, encoded: bytes) -> floa
 
 # --- libvips ------------------------------------------------------------------------------------------------
 
-def _vips_rgb(image: Any) -> Any:
-    import pyvips  # noqa: F401  (the vips backend has already imported it)
-
+def _vips_rgb(image: Any, sample_format: str = "float") -> Any:
+    """Three bands of `sample_format`, alpha flattened on white, grey spread to RGB: what both scores compare."""
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
     if image.bands == 1:
         image = image.bandjoin([image, image])
-    return image[:3].cast("float")
+    return image[:3].cast(sample_format)
 
 
-def _vips_stats(reference: Any, encoded: bytes) -> dict[str, float]:
+def _vips_decoded(reference: Any, encoded: bytes) -> Any:
+    """`encoded` decoded, refused unless it has `reference`'s size (scores compare pixel for pixel)."""
     import pyvips
 
     decoded = pyvips.Image.new_from_buffer(encoded, "", access="sequential")
     if (decoded.width, decoded.height) != (reference.width, reference.height):
         raise ValueError(f"sizes differ: {decoded.width}x{decoded.height} vs {reference.width}x{reference.height}")
+    return decoded
+
+
+def _vips_stats(reference: Any, encoded: bytes) -> dict[str, float]:
+    import pyvips
+
+    decoded = _vips_decoded(reference, encoded)
     ref, dist = _vips_rgb(reference), _vips_rgb(decoded)
     y = ref.bandjoin(dist).recomb([[*LUMA, 0, 0, 0], [0, 0, 0, *LUMA]]).copy_memory()  # y1, y2
     y1, y2 = y[0], y[1]
@@ -218,15 +225,13 @@ def s2_score(reference: Any, encoded: bytes) -> float:
     only the terms S2_MIN_WEIGHT keeps are computed (Y alone at full size, no 6th scale)."""
     import pyvips
 
-    decoded = pyvips.Image.new_from_buffer(encoded, "", access="sequential")
-    if (decoded.width, decoded.height) != (reference.width, reference.height):
-        raise ValueError(f"sizes differ: {decoded.width}x{decoded.height} vs {reference.width}x{reference.height}")
+    decoded = _vips_decoded(reference, encoded)
     lut = _srgb_to_linear_lut()
     taps = gaussian_taps(S2_SIGMA, S2_RADIUS)
     h_mask = pyvips.Image.new_from_list([taps], scale=1)
     v_mask = pyvips.Image.new_from_list([[t] for t in taps], scale=1)
     # both images side by side in one: every operation below runs once for the pair
-    lin = _vips_rgb8(reference).bandjoin(_vips_rgb8(decoded)).maplut(lut).copy_memory()
+    lin = _vips_rgb(reference, "uchar").bandjoin(_vips_rgb(decoded, "uchar")).maplut(lut).copy_memory()
     scales = 0
     total = 0.0
     for channels, terms in _s2_plan():
@@ -282,11 +287,3 @@ def _s2_scale_terms(lin: Any, channels: list[int], terms: list[tuple[float, int,
         value = stats(4, (norm * 3 + kind) * k + channels.index(c) + 1)[0]
         total += weight * (max(value, 0.0) ** 0.25 if norm else abs(value))
     return total
-
-
-def _vips_rgb8(image: Any) -> Any:
-    if image.hasalpha():
-        image = image.flatten(background=[255, 255, 255])
-    if image.bands == 1:
-        image = image.bandjoin([image, image])
-    return image[:3].cast("uchar")
