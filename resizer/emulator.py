@@ -30,7 +30,7 @@ from .edge.events import EventDict, http_headers, lambda_event, request_record, 
 from .edge.origin import OriginResponse
 from .edge.runtime import Handler, elapsed_ms
 from .edge.viewer import ViewerRequest
-from .errors import ResizerError
+from .errors import OriginalNotFound, ResizerError
 from .keys import percent_decode
 from .origin_model import LOCAL, OriginModel, ShapedOrigin
 from .origins import Origin
@@ -109,7 +109,7 @@ class Distribution:
             return Answer(cached.status, dict(cached.headers), cached.body, timings, "Hit")
         t = time.perf_counter()
         status, origin_headers, body = self._fetch(key)
-        self.origin_model.wait(len(body))  # one request: _fetch's HEAD + GET stand for CloudFront's one GET
+        self.origin_model.wait(len(body))  # CloudFront's one GET
         timings["origin"] = elapsed_ms(t)
         response = response_record(status, origin_headers)
         t = time.perf_counter()
@@ -128,13 +128,11 @@ class Distribution:
     def _fetch(self, key_uri: str) -> tuple[int, dict[str, str], bytes]:
         """CloudFront's GET to the origin: S3 answers 404 for a missing key when ListBucket is granted."""
         try:
-            key = percent_decode(key_uri)[1:]
-            info = self.origin.head(key)
-            if info is None:
-                return 404, {"Content-Type": "application/xml"}, b""
-            body = self.origin.get(key)
+            body, info = self.origin.get_object(percent_decode(key_uri)[1:])
+        except OriginalNotFound:
+            return 404, {"Content-Type": "application/xml"}, b""
         except ResizerError as exc:
-            return (404 if exc.status == 404 else 403 if exc.status == 400 else 502), {}, b""
+            return (403 if exc.status == 400 else 502), {}, b""
         headers = {"Content-Type": info.content_type or "application/octet-stream"}
         if info.cache_control:
             headers["Cache-Control"] = info.cache_control
