@@ -31,6 +31,7 @@ from .sweep import warm_up, with_quality
 LADDER = tuple(range(20, 96, 3))  # 20, 23, ..., 95
 TARGET = 70.0
 QUANTILE = 0.10
+SLACK = 3.0  # how far below the p10 an image may score in the per-image comparison (goal: no more than 3)
 KEY = ["file", "variant", "format"]
 
 
@@ -622,11 +623,27 @@ def cross_validate(frame: pd.DataFrame, rules, *, k: int = 5, groups: dict | Non
     return pd.DataFrame(rows)
 
 
+def p10_ceiling(ladder: Ladder, target: float = TARGET, slack: float = SLACK, q: float = QUANTILE) -> np.ndarray:
+    """The cheapest ladder index per image of any per-image choice whose q-quantile still reaches `target` when
+    no image sits more than `slack` below it: every image at its needed quality for `target`, except the most
+    images the quantile lets fall below (those that save most), which drop to their needed quality for
+    `target - slack`. What a perfect rule could do at equal p10: the ceiling of every rule's saving."""
+    rows = np.arange(len(ladder))
+    need, need_slack = needed_index(ladder.s2, target), needed_index(ladder.s2, target - slack)
+    gain = ladder.bytes[rows, need] - ladder.bytes[rows, need_slack]
+    below = int(math.floor(q * (len(ladder) - 1)))  # with numpy's linear quantile, the rest keep it >= target
+    chosen = need.copy()
+    drop = np.argsort(-gain, kind="stable")[:below]
+    chosen[drop] = need_slack[drop]
+    return chosen
+
+
 def summarize(cv: pd.DataFrame, frame: pd.DataFrame, *, target: float = TARGET, metric: str = "s2_equiv"):
     """Per variant x format x rule over the cross-validated choices of all images: p10 of the score, total bytes,
     the best fixed quality's bytes at the same p10 on the same images (interpolated between ladder qualities)
     and the saving against it, the ladder-only fixed saving, share below target, the worst score and how far
-    below the p10 it is, mean probes and encodes per image; and the oracle's saving (the ceiling)."""
+    below the p10 it is, mean probes and encodes per image; the oracle's saving (every image >= target) and
+    `p10_ceiling_saving` (`p10_ceiling`: the most any per-image rule can save at equal p10)."""
     out = []
     for (variant, fmt), part in cv.groupby(["variant", "format"], observed=True):
         ladder = Ladder.from_frame(frame[(frame.variant == variant) & (frame.format == fmt)], metric)
@@ -643,6 +660,10 @@ def summarize(cv: pd.DataFrame, frame: pd.DataFrame, *, target: float = TARGET, 
         ceil_bytes = ladder.bytes[np.arange(len(ladder)), jt]
         ceil_p = quantile(ladder.s2[np.arange(len(ladder)), jt])
         ceil_fixed, _ = fixed_bytes_at(curve, ceil_p)
+        jp = p10_ceiling(ladder, target)
+        p10_ceil_p = quantile(ladder.s2[np.arange(len(ladder)), jp])
+        p10_ceil_fixed, _ = fixed_bytes_at(curve, p10_ceil_p)
+        p10_ceil_saving = 1 - ladder.bytes[np.arange(len(ladder)), jp].sum() / p10_ceil_fixed
         for rule, r in part.groupby("rule", sort=False):
             p = quantile(r.score)
             fixed_total, fixed_q = fixed_bytes_at(curve, p)
@@ -655,5 +676,6 @@ def summarize(cv: pd.DataFrame, frame: pd.DataFrame, *, target: float = TARGET, 
                 worst=float(r.score.min()), worst_below_p10=float(p - r.score.min()),
                 probes=float(r.probes.mean()), encodes=float(r.encodes.mean()),
                 oracle_p10=oracle_p, oracle_saving=1 - oracle_bytes.sum() / oracle_fixed,
-                ceiling_p10=ceil_p, ceiling_saving=1 - ceil_bytes.sum() / ceil_fixed))
+                ceiling_p10=ceil_p, ceiling_saving=1 - ceil_bytes.sum() / ceil_fixed,
+                p10_ceiling_p10=p10_ceil_p, p10_ceiling_saving=p10_ceil_saving))
     return pd.DataFrame(out)

@@ -157,3 +157,21 @@ def test_fast_score_is_s2_score_on_vips_and_refused_elsewhere(rendered):
     assert qp.fast_score("vips", ref, outputs["webp"]) == qp.s2_score(ref, outputs["webp"])
     with pytest.raises(NotImplementedError):
         qp.fast_score("pillow", ref, outputs["webp"])
+
+
+def test_p10_ceiling_lets_the_quantiles_share_drop_by_the_slack_and_no_more():
+    """11 images, one score step of 2 per ladder quality: the 10 % quantile lets floor(0.1 * 10) = 1 image fall
+    below the target, and the one that saves most (the largest) is the one that drops, by at most the slack."""
+    qualities = np.arange(20, 96, 5)
+    offsets = np.arange(11) * 1.0  # image i needs a little more than image i - 1
+    s2 = 40 + 2.0 * (qualities[None, :] - 20) / 5 * 2 - offsets[:, None]
+    size = np.ones(11)
+    size[7] = 10.0  # the image whose drop saves most
+    ladder = P.Ladder(files=np.array([f"i{i}" for i in range(11)]), qualities=qualities,
+                      bytes=size[:, None] * np.exp(qualities[None, :] / 20), s2=s2, scores={})
+    need = P.needed_index(s2, 70)
+    chosen = P.p10_ceiling(ladder, 70, slack=3)
+    assert list(np.flatnonzero(chosen != need)) == [7]
+    scores = s2[np.arange(11), chosen]
+    assert P.quantile(scores) >= 70 and scores.min() >= 67 and scores[7] < 70
+    assert (P.p10_ceiling(ladder, 70, slack=0) == need).all()  # no slack: the oracle itself
