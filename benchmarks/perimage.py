@@ -59,6 +59,21 @@ def timing(args, config_text: str, files) -> pd.DataFrame:
                                                   images=("file", "nunique"))
 
 
+def ceilings(frame: pd.DataFrame, targets: list[float]) -> pd.DataFrame:
+    """Per variant x format, the most any per-image rule could save at equal p10 (`perimage.p10_ceiling`) for
+    each target: whether a byte goal is reachable at all on these images, before any rule is fitted."""
+    rows = []
+    for (v, fmt), part in frame.groupby(["variant", "format"]):
+        ladder = P.Ladder.from_frame(part)
+        curve, r = P.fixed_curve(ladder), range(len(ladder))
+        for target in targets:
+            j = P.p10_ceiling(ladder, target)
+            fixed, _ = P.fixed_bytes_at(curve, P.quantile(ladder.s2[r, j]))
+            rows.append(dict(variant=v, format=fmt, images=len(ladder), target=target,
+                             saving=1 - ladder.bytes[r, j].sum() / fixed))
+    return pd.DataFrame(rows).pivot_table(index=["variant", "format", "images"], columns="target", values="saving")
+
+
 def variant_rules(part: pd.DataFrame) -> list:
     """Today's chooser; the edge rules on every score the sweep recorded for this variant; and, as the upper
     bound of each search, the same rules with SSIMULACRA2 itself as the probe's score (not an edge method)."""
@@ -86,12 +101,20 @@ def main(argv=None) -> int:
     ap.add_argument("--edge-variants", default="sm,md",
                     help="variants swept with the edge score (s2_edge); the others only with SSIMULACRA2 (faster)")
     ap.add_argument("--out", default="", help="write the table (and the per-image choices) as parquet here")
+    ap.add_argument("--ceilings", default="", metavar="TARGETS",
+                    help="only print the p10 ceiling (the most any rule saves) at these targets, e.g. 60,70")
     args = ap.parse_args(argv)
     args.variants, args.formats = args.variants.split(","), args.formats.split(",")
     args.edge_variants = args.edge_variants.split(",")
     config_text = (ROOT / "resizer" / "variants.toml").read_text()
     files = sorted(p.name for p in Path(args.corpus).glob("*.jpg"))
     frame = load(args, config_text, files)
+    if args.ceilings:
+        targets = [float(t) for t in args.ceilings.split(",")]
+        print(f"{frame.file.nunique()} images; the most any per-image rule saves at equal p10 (no image more than "
+              f"{P.SLACK:g} below it), by target:")
+        print((100 * ceilings(frame, targets)).round(1).to_string())
+        return 0
     groups = P.duplicate_groups(args.corpus, sorted(frame.file.unique()))
     cvs, fitted = [], {}
     for v, part in frame.groupby("variant"):
