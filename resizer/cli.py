@@ -139,7 +139,8 @@ def _render_image(image: Path, *, config_path: str | None, backend: str | None, 
     requests = [(v, choose_format(accept, v, image.name)) for v in config.variants.values()]
     started = time.perf_counter()
     try:
-        results = render_variants(image.read_bytes(), requests, backend=library, limits=config.limits)
+        results = render_variants(image.read_bytes(), requests, backend=library, limits=config.limits,
+                                  search=True)
     except (ResizerError, OSError) as exc:
         return [(image.name, "-", "-", "-", "-", "-", f"error: {_reason(exc)}")]
     per_image_ms = (time.perf_counter() - started) * 1000 / len(results)

@@ -3,8 +3,9 @@
 Every problem is a `ConfigError` naming the file, the field and what is wrong with it.
 """
 
+import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn, TypeVar
@@ -55,15 +56,33 @@ class PerImageQuality(NamedTuple):
         return int(min(high, max(low, low + step * round((q - low) / step))))
 
 
+class QualitySearch(NamedTuple):
+    """Each image's quality searched for, offline: the lowest quality of the ladder `[low, high, step]` whose
+    encode scores at least `threshold` with the edge's score (resizer/quality_probe.py) against the pixels it was
+    made from, by bisection over the ladder (the top served unscored), as the workbench simulates it
+    (resizer_bench.perimage.Threshold). Four or five scored encodes: too slow for a viewer to wait on, so
+    `resizer warm` and `resizer variants` run it and store its bytes, and the edge answers a miss with the fixed
+    `quality`, provisionally: not stored, a short cache lifetime (resizer/edge/origin.py)."""
+
+    threshold: float
+    ladder: tuple[int, int, int]
+
+    def qualities(self) -> tuple[int, ...]:
+        low, high, step = self.ladder
+        return tuple(range(low, high + 1, step))
+
+
 class EncoderSettings(NamedTuple):
     """Backend-neutral encoder settings for one format; the backends map them to their own parameters.
-    `per_image`: a per-image quality rule (None: `quality` for every image)."""
+    `per_image`: a per-image quality rule run on every miss; `search`: one run offline (None, None: `quality` for
+    every image)."""
 
     quality: int | None = None
     effort: int | None = None
     subsampling: str | None = None
     progressive: bool | None = None
     per_image: PerImageQuality | None = None
+    search: QualitySearch | None = None
 
 
 class Variant(NamedTuple):
@@ -136,7 +155,7 @@ PER_IMAGE_NEEDS_VIPS = "per-image quality needs the vips backend (its score is c
 
 
 def has_per_image_quality(variants: Mapping[str, Variant]) -> bool:
-    return any(e.per_image for v in variants.values() for e in v.encoders.values())
+    return any(e.per_image or e.search for v in variants.values() for e in v.encoders.values())
 
 
 def canonical_settings(config: Config, variant: str, fmt: str) -> dict[str, Any]:
@@ -333,9 +352,9 @@ class _Parser:
         return merged
 
     def encoder(self, fmt: str, spec: Mapping[str, Any], where: str, base: EncoderSettings) -> EncoderSettings:
-        allowed = {"jpeg": {"quality", "subsampling", "progressive", "per_image"}, "png": {"effort"},
-                   "webp": {"quality", "effort", "per_image"}, "avif": {"quality", "effort", "subsampling",
-                                                                      "per_image"}}[fmt]
+        rules = {"per_image", "search"}
+        allowed = {"jpeg": {"quality", "subsampling", "progressive", *rules}, "png": {"effort"},
+                   "webp": {"quality", "effort", *rules}, "avif": {"quality", "effort", "subsampling", *rules}}[fmt]
         self.known_keys(spec, allowed, where)
         values: dict[str, Any] = {}
         if "quality" in spec:
@@ -355,32 +374,52 @@ class _Parser:
             values["progressive"] = self.typed(spec["progressive"], bool, where + "progressive")
         if "per_image" in spec:
             values["per_image"] = self.per_image(spec["per_image"], where + "per_image.")
-        return base._replace(**values)
+        if "search" in spec:
+            values["search"] = self.search(spec["search"], where + "search.")
+        settings = base._replace(**values)
+        if settings.per_image and settings.search:
+            self.fail(where[:-1], "has both a per_image rule and a search; keep one")
+        return settings
 
-    def per_image(self, raw: Any, where: str) -> PerImageQuality:
+    def search(self, raw: Any, where: str) -> QualitySearch:
+        self.required_table(raw, QualitySearch._fields, where)
+        return QualitySearch(self.number(raw["threshold"], where + "threshold"), self.ladder(raw["ladder"],
+                                                                                           where + "ladder"))
+
+    def required_table(self, raw: Any, fields: Sequence[str], where: str) -> None:
         if not isinstance(raw, dict):
             self.fail(where[:-1], "must be a table")
-        self.known_keys(raw, set(PerImageQuality._fields), where)
-        for name in PerImageQuality._fields:
+        self.known_keys(raw, set(fields), where)
+        for name in fields:
             if name not in raw:
                 self.fail(where + name, "is required")
+
+    def number(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.fail(where, f"must be a number, got {value!r}")
+        return float(value)
+
+    def ladder(self, value: Any, where: str) -> tuple[int, int, int]:
+        ladder = self.typed(value, list, where)
+        if len(ladder) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in ladder) or not (
+                1 <= ladder[0] <= ladder[1] <= 100 and ladder[2] >= 1):
+            self.fail(where, f"must be [low, high, step] with 1 <= low <= high <= 100, got {ladder!r}")
+        return ladder[0], ladder[1], ladder[2]
+
+    def per_image(self, raw: Any, where: str) -> PerImageQuality:
+        self.required_table(raw, PerImageQuality._fields, where)
         probe = self.typed(raw["probe"], int, where + "probe")
-        threshold = raw["threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            self.fail(where + "threshold", f"must be a number, got {threshold!r}")
-        scores, qualities, ladder = (self.typed(raw[k], list, where + k) for k in ("scores", "qualities", "ladder"))
+        threshold = self.number(raw["threshold"], where + "threshold")
+        scores, qualities = (self.typed(raw[k], list, where + k) for k in ("scores", "qualities"))
+        ladder = self.ladder(raw["ladder"], where + "ladder")
         if not scores or len(scores) != len(qualities) or not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in [*scores, *qualities]):
             self.fail(where + "scores", "scores and qualities must be equally long, non-empty lists of numbers")
         if any(b <= a for a, b in zip(scores, scores[1:], strict=False)):
             self.fail(where + "scores", "must be strictly ascending")
-        if len(ladder) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in ladder) or not (
-                1 <= ladder[0] <= ladder[1] <= 100 and ladder[2] >= 1):
-            self.fail(where + "ladder", f"must be [low, high, step] with 1 <= low <= high <= 100, got {ladder!r}")
         if not 1 <= probe <= 100:
             self.fail(where + "probe", f"must be between 1 and 100, got {probe}")
-        return PerImageQuality(probe, float(threshold), tuple(map(float, scores)), tuple(map(float, qualities)),
-                               (ladder[0], ladder[1], ladder[2]))
+        return PerImageQuality(probe, threshold, tuple(map(float, scores)), tuple(map(float, qualities)), ladder)
 
     def variant(self, name: str, spec: Any, defaults: Mapping[str, EncoderSettings]) -> Variant:
         where = f"variants.{name}"

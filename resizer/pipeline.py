@@ -21,7 +21,9 @@ Variant steps run once per (variant, format) over an `Output`:
     flatten       alpha composited on white when the written format has none (JPEG)
     choose_quality only with a per-image rule (config.PerImageQuality): encode at the probe quality, score it
                   against these pixels (quality_probe.fast_score), encode once more at the quality the rule
-                  predicts when it differs (verified by a second score when lower); its encode is the output
+                  predicts when it differs (verified by a second score when lower); its encode is the output.
+                  With a quality search (config.QualitySearch): bisect its ladder, scoring each encode, when
+                  the caller searches (warm, variants); else mark the output provisional (the edge)
     encode        the variant's encoder settings, no metadata (skipped when choose_quality encoded)
 
 Any library error on the way is bad input: CorruptImage (422). Nothing but ResizerError leaves for bad bytes.
@@ -34,7 +36,7 @@ from time import perf_counter
 from typing import Any, NamedTuple
 
 from .backends import Backend, SourceInfo, get_backend
-from .config import Limits, Variant
+from .config import Limits, QualitySearch, Variant
 from .errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
 from .formats import AVIF_MIN_SIDE, AVIF_SMALL_FALLBACK, FORMATS, OUTPUT_FORMATS
 from .formats import sniff as sniff_format
@@ -54,17 +56,19 @@ class Result(NamedTuple):
     # step name -> milliseconds; the source steps' entries are shared by every variant of a batch
     timings: dict[str, float]
     quality: int | None = None  # the quality a per-image rule chose (None: the configured one)
+    provisional: bool = False  # the fixed quality standing in for a search not run (not to be stored)
 
 
 class Source:
     """Context of the source steps: one original, decoded once. (A plain class: `dataclasses` would pull
     `inspect` and `ast` into the Lambda's cold start.)"""
 
-    __slots__ = ("data", "backend", "limits", "box", "format", "info", "image", "timings", "fit_size")
+    __slots__ = ("data", "backend", "limits", "box", "format", "info", "image", "timings", "fit_size", "search")
 
     def __init__(self, data: bytes, backend: Backend, limits: Limits, box: int,
-                 fit_size: tuple[int, int] | None = None):
+                 fit_size: tuple[int, int] | None = None, search: bool = False):
         self.data, self.backend, self.limits = data, backend, limits
+        self.search = search  # run quality searches (offline callers), else answer them provisionally
         # the upright size outputs are sized from (None: this source's): an intermediate's original's
         self.fit_size = fit_size
         self.box = box  # the largest variant size wanted from this decode
@@ -84,7 +88,7 @@ class Output:
     """Context of the variant steps: one (variant, format) cut from a decoded Source."""
 
     __slots__ = ("source", "variant", "format", "image", "rendered", "width", "height", "data", "timings",
-                 "quality")
+                 "quality", "provisional")
 
     def __init__(self, source: Source, variant: Variant, fmt: str, image: Any):
         self.source, self.variant, self.image = source, variant, image
@@ -94,6 +98,7 @@ class Output:
         self.data = b""
         self.timings: dict[str, float] = {}
         self.quality: int | None = None  # chosen per image (choose_quality)
+        self.provisional = False
 
 
 # --- source steps -------------------------------------------------------------------------------------------
@@ -172,15 +177,22 @@ def render(out: Output) -> None:
 def choose_quality(out: Output) -> None:
     settings = out.variant.encoder(out.format)
     rule = settings.per_image
-    if rule is None:
+    if settings.search is not None and not out.source.search:
+        out.provisional = True  # encoded at the fixed quality by `encode`
+        return
+    if rule is None and settings.search is None:
         return
     from .quality_probe import fast_score  # here: only a per-image rule needs the score
 
     backend = out.source.backend
 
     def encoded_at(quality: int) -> bytes:
-        return backend.encode(out.image, out.format, settings._replace(quality=quality, per_image=None))
+        return backend.encode(out.image, out.format, settings._replace(quality=quality, per_image=None, search=None))
 
+    if settings.search is not None:
+        out.quality, out.data = _search(settings.search, encoded_at, lambda data: fast_score(backend, out.image, data))
+        return
+    assert rule is not None
     data = encoded_at(rule.probe)
     quality = rule.predicted(fast_score(backend, out.image, data))
     if quality < rule.probe:
@@ -192,6 +204,23 @@ def choose_quality(out: Output) -> None:
     elif quality > rule.probe:
         data = encoded_at(quality)  # the image needs more than the probe: served unverified
     out.data, out.quality = data, quality
+
+
+def _search(search: QualitySearch, encoded_at: Callable[[int], bytes],
+            score: Callable[[bytes], float]) -> tuple[int, bytes]:
+    """(quality, bytes): the lowest ladder quality whose encode scores >= threshold, by bisection assuming the
+    score rises with quality; the top of the ladder is served unscored (resizer_bench.perimage._bisect)."""
+    qualities = search.qualities()
+    encoded: dict[int, bytes] = {}
+    low, high = 0, len(qualities) - 1
+    while low < high:
+        mid = (low + high) // 2
+        encoded[mid] = encoded_at(qualities[mid])
+        if score(encoded[mid]) >= search.threshold:
+            high = mid
+        else:
+            low = mid + 1
+    return qualities[high], encoded[high] if high in encoded else encoded_at(qualities[high])
 
 
 def encode(out: Output) -> None:
@@ -232,7 +261,7 @@ def _backend(backend: str | Backend) -> Backend:
 
 
 def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend: str | Backend = "vips",
-                    limits: Limits = DEFAULT_LIMITS) -> list[Result]:
+                    limits: Limits = DEFAULT_LIMITS, search: bool = False) -> list[Result]:
     """Every (variant, format) of `requests` from one decode, loaded at the size the largest variant needs.
 
     Variants are made largest first, each resized from the one before it (a cascade: xl from the decode, lg from
@@ -244,7 +273,7 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
     if not requests:
         return []
     be = _backend(backend)
-    src = Source(data, be, limits, box=max(v.size for v, _ in requests))
+    src = Source(data, be, limits, box=max(v.size for v, _ in requests), search=search)
     _run(SOURCE_STEPS, src, be)
     results: dict[int, Result] = {}  # request index -> its result
     # The decode is read once, by the largest variant's resize (streamed, for libvips); from here the cascade
@@ -261,7 +290,8 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
 
 
 def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend: str | Backend = "vips",
-                limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None) -> list[Result]:
+                limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None,
+                search: bool = False) -> list[Result]:
     """Every (variant, format) of `requests` with exactly the bytes `transform` makes for it alone, which is
     what the edge stores on a miss: `resizer warm` must store those bytes under the same keys.
 
@@ -274,7 +304,9 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
     the 8 sample photos x 4 variants x 4 formats on each backend), at 24 s for the corpus against 15 s
     cascaded and 37 s one `transform` per output. Results come back in request order; each one's timings hold
     the shared source steps, as a miss would. `fit_size`: outputs are sized as from an original of that upright
-    size (`data` is its intermediate: resizer/intermediate.py), so they match those made from the original."""
+    size (`data` is its intermediate: resizer/intermediate.py), so they match those made from the original.
+    `search`: run the encoders' quality searches (config.QualitySearch), as offline callers do; without it such
+    outputs come back provisional, at the fixed quality."""
     _check_formats(requests)
     be = _backend(backend)
     header = Source(data, be, limits, box=0)
@@ -284,7 +316,8 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
         by_shrink.setdefault(shrink_on_load(header.probed, variant.size), []).append(i)
     results: dict[int, Result] = {}  # request index -> its result
     for indices in by_shrink.values():
-        src = Source(data, be, limits, box=max(requests[i][0].size for i in indices), fit_size=fit_size)
+        src = Source(data, be, limits, box=max(requests[i][0].size for i in indices), fit_size=fit_size,
+                     search=search)
         src.format, src.info, src.timings = header.format, header.probed, dict(header.timings)
         _run(DECODE_STEPS + ((keep_decoded,) if len(indices) > 1 else ()), src, be)
         pixels, src.image = src.image, None
@@ -301,7 +334,7 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
 def _result(src: Source, out: Output) -> Result:
     """An output as the caller gets it; its timings hold the source steps it shares with the batch."""
     return Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
-                  {**src.timings, **out.timings}, out.quality)
+                  {**src.timings, **out.timings}, out.quality, out.provisional)
 
 
 def _check_formats(requests: Sequence[tuple[Variant, str]]) -> None:
@@ -311,10 +344,12 @@ def _check_formats(requests: Sequence[tuple[Variant, str]]) -> None:
 
 
 def transform(data: bytes, variant: Variant, fmt: str, *, backend: str | Backend = "vips",
-              limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None) -> Result:
+              limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None,
+              search: bool = False) -> Result:
     """One variant of an original in format `fmt` (an OUTPUT_FORMATS name): what the edge makes on a miss
-    (`fit_size`: see render_each)."""
-    return render_each(data, [(variant, fmt)], backend=backend, limits=limits, fit_size=fit_size)[0]
+    (`fit_size`, `search`: see render_each)."""
+    return render_each(data, [(variant, fmt)], backend=backend, limits=limits, fit_size=fit_size,
+                       search=search)[0]
 
 
 def inspect(data: bytes, *, backend: str | Backend = "vips") -> SourceInfo:

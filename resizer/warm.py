@@ -171,7 +171,7 @@ def warm_original(task: Task, job: Job) -> Outcome:
             _check_reachable(config, out, task.original)
         data = origin.get(task.original, max_bytes=config.limits.max_source_bytes)
         requests = [(config.variant(out.variant), out.format) for out in task.missing]
-        results = render_each(data, requests, backend=backend, limits=config.limits)
+        results = render_each(data, requests, backend=backend, limits=config.limits, search=True)
         for out, result in zip(task.missing, results, strict=True):
             if origin.put_if_absent(out.key, result.data, result.media_type, IMMUTABLE):
                 made += 1

@@ -158,6 +158,17 @@ def real_photos(sample_photos) -> list[Path]:
     return _corpus_files() or sample_photos
 
 
+@pytest.fixture
+def libvips_threads():
+    """warm (--jobs 1 runs in this process) and the edge handler set libvips' process-wide thread count: put it
+    back for the tests that follow."""
+    import pyvips
+
+    threads = pyvips.concurrency_get()
+    yield
+    pyvips.concurrency_set(threads)
+
+
 @pytest.fixture(scope="session")
 def config():
     """The packaged variants config (sm 100, md 250, lg 700, xl 1200)."""

@@ -24,14 +24,8 @@ ORIGINALS = {"images/rocket.jpg": "rocket.jpg", "images/coffee.png": "coffee.png
 
 
 @pytest.fixture(autouse=True)
-def libvips_threads():
-    """warm (--jobs 1 runs in this process) and the edge handler set libvips' process-wide thread count: put it
-    back for the tests that follow."""
-    import pyvips
-
-    threads = pyvips.concurrency_get()
-    yield
-    pyvips.concurrency_set(threads)
+def _threads_put_back(libvips_threads):
+    """Every test here runs warm or the edge handler."""
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@
     ... of another settings id    -> (a deploy in progress: the viewer-request function of another config
                                      rewrote it) answered with this function's bytes, not stored, no-store;
                                      a variant this config lacks -> 503, no-store
+    ... whose quality is searched -> (config.QualitySearch: too slow for a viewer) answered at the fixed quality,
+                                     not stored, cached an hour (PROVISIONAL); `resizer warm` stores the
+                                     searched bytes. Too big to answer: searched here, stored, 302
     derived key, other statuses   -> pass through (S3 trouble stays visible as itself)
     intermediate key, any status  -> 400, like any malformed derived key: an intermediate is never served
 
@@ -49,6 +52,9 @@ from .events import (
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_STORE = "no-store"
+# A variant whose quality is searched offline (config.QualitySearch), answered at its fixed quality until
+# `resizer warm` stores the searched bytes: cached an hour, so viewers get those within the hour after a warm.
+PROVISIONAL = "public, max-age=3600"
 MISS_STATUSES = (403, 404)  # 403: the bucket policy lacks s3:ListBucket, S3's way of saying "no such key"
 # Originals served inline: the raster types we decode (none can carry script). SVG, HTML, XML, a missing or
 # generic type (application/octet-stream) are downloaded instead, so the image domain hosts no stored XSS.
@@ -140,6 +146,19 @@ class OriginResponse:
             record.update(stored=False, settingsId=derived.settings_id, madeWith=own_id)
             return self._answer_with(result, NO_STORE, record, "skew") or text_response(
                 503, SettingsSkew.reason, NO_STORE)
+        if result.provisional:
+            if store_intermediate:
+                record["intermediateStored"] = store_intermediate()
+                store_intermediate = None
+            answer = self._answer_with(result, PROVISIONAL, record, "provisional")
+            if answer:
+                record["stored"] = False
+                return answer
+            # too big to answer: search here (slow, rare), store, and redirect as below
+            result = pipeline.transform(data, variant, derived.format, backend=self.backend, limits=config.limits,
+                                        fit_size=fit_size, search=True)
+            timings["search"] = result.timings
+            record.update(bytes=len(result.data), quality=result.quality)
         t = time.perf_counter()
         puts: list[Callable[[], bool]] = [
             lambda: self.origin.put_if_absent(key, result.data, result.media_type, IMMUTABLE)]
