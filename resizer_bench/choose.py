@@ -210,12 +210,12 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
 
 def config_toml(config_text: str, choice: Choice, header: str = "", per_image: dict | None = None) -> str:
     """The input config with only the backend, the changed variants' format order and their per-format
-    encoder quality replaced, and `per_image` ((variant, format) -> the encoder's `per_image` table, from
-    `perimage_choose.fit_rules`) added (comments of the input are not kept: TOML is rewritten from its data)."""
+    encoder quality replaced, and `per_image` ((variant, format) -> the encoder's `per_image` or `search` table,
+    from `perimage_choose.fit_rules`) added (comments of the input are not kept: TOML is rewritten from its data)."""
     raw = tomllib.loads(config_text)
     raw["backend"] = choice.backend
-    for (name, fmt), rule in (per_image or {}).items():
-        raw["variants"][name].setdefault("encoders", {}).setdefault(fmt, {})["per_image"] = dict(rule)
+    for (name, fmt), tables in (per_image or {}).items():
+        raw["variants"][name].setdefault("encoders", {}).setdefault(fmt, {}).update(tables)
     for name, vc in choice.variants.items():
         if not vc.changed:
             continue

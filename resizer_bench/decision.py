@@ -13,10 +13,12 @@ from resizer.config import parse_config
 
 from .headline import COLD_START_PICKS, format_value
 from .paths import RunDir
+from .perimage_choose import RULE, SEARCH
 
 CHOSEN_CONFIG = "variants.toml"
 INPUT_CONFIG = "variants.input.toml"
 # The tables the decision links to, in the order the evidence shows them.
+RULE_NAMES = {RULE: "at the edge (probe, verify)", SEARCH: "searched offline (warm)"}
 EVIDENCE_TABLES = ("savings", "choose", "perimage", "format_by_image", "variant_bytes", "backend", "cold_start",
                    "cost")
 
@@ -84,7 +86,7 @@ def decision_html(run: RunDir, status_html: str) -> str:
                        "<tr><th>setting</th><th>input</th><th>chosen</th></tr>")
             for r in changes.itertuples():
                 evidence = ("backend" if r.setting == "backend" else
-                            "perimage" if r.setting.endswith(".per_image") else "choose")
+                            "perimage" if r.setting.endswith((".per_image", ".search")) else "choose")
                 out.append(f"<tr><td><code>{e(r.setting)}</code></td><td>{e(_setting(r.input))}</td>"
                            f"<td>{link(e(_setting(r.chosen)), evidence)}</td></tr>")
             out.append("</table>")
@@ -162,14 +164,17 @@ def _per_image_html(run: RunDir, link) -> str:
               if (run.path / "figures" / "perimage_chosen_vs_needed.png").is_file() else "")
     if run.has_table("perimage"):
         table = run.read_table("perimage")
-        shipped = int((table.decision == "per-image").sum())
-        out.append(f"<table id='per-image'><caption>Per-image quality: {shipped} of {len(table)} variant &times; "
-                   f"format pairs pick each image's quality at the edge{figure}</caption><tr><th>variant</th>"
-                   "<th>format</th><th>decision</th><th>bytes vs best fixed quality at equal p10 (cross-validated)"
+        shipped = int((table.decision != "fixed").sum())
+        pairs = len(table.groupby(["variant", "format"]))
+        out.append(f"<table id='per-image'><caption>Per-image quality: {shipped} of {pairs} variant &times; "
+                   f"format pairs pick each image's quality (at the edge, or searched offline by "
+                   f"<code>resizer warm</code>){figure}</caption><tr><th>variant</th><th>format</th><th>rule</th>"
+                   "<th>decision</th><th>bytes vs best fixed quality at equal p10 (cross-validated)"
                    "</th><th>first viewer's wait vs today (p50)</th><th>net per month</th><th>why</th></tr>")
         for r in table.itertuples():
             saving = format_value(r.saving, "share") if getattr(r, "cv", "") == "yes" else "not cross-validated"
-            out.append(f"<tr><td>{e(r.variant)}</td><td>{e(r.format)}</td><td><b>{e(r.decision)}</b></td>"
+            out.append(f"<tr><td>{e(r.variant)}</td><td>{e(r.format)}</td><td>{e(RULE_NAMES.get(r.rule, r.rule))}</td>"
+                       f"<td><b>{e(r.decision)}</b></td>"
                        f"<td>{link(e(saving), 'perimage')}</td><td>{link(_ratio(r.wait_ratio), 'perimage')}</td>"
                        f"<td>{link(format_value(r.net_usd, 'USD'), 'perimage')}</td>"
                        f"<td>{link(e(r.reason), 'perimage')}</td></tr>")

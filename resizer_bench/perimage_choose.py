@@ -1,22 +1,30 @@
 """The chooser's per-image decision, and two report-only studies (format by image, variant sizes).
 
 Per variant x format of the per-image ladder sweep (`perimage.ladder_sweep`, written by the quality notebook as
-`perimage_ladder`, with the probe timings as `perimage_timing`), the edge rule `perimage.ProbeVerify` on the
-edge's score (`s2_edge`, resizer.quality_probe) ships only when all of these hold:
+`perimage_ladder`, with the probe timings as `perimage_timing`), two candidate rules on the edge's score
+(`s2_edge`, resizer.quality_probe):
+
+- `perimage.ProbeVerify`, run by the edge on every miss (config.PerImageQuality): one probe, a map, one check;
+- `perimage.Threshold` (exact bisection of the ladder), run offline (config.QualitySearch) by `resizer warm`
+  and `resizer variants`; until warm has stored a variant the edge answers its misses at the fixed quality,
+  unstored, cached an hour.
+
+A candidate ships only when all of these hold:
 
 - **enough images**: k-fold cross-validation by image (`perimage.image_folds`, near-duplicates in one fold)
   needs at least 2 folds of `min_fold` test images; fewer: the fixed quality stays;
 - **wins**: under cross-validation the rule's p10 reaches the target and its bytes are at least `margin` below
   the best fixed quality's on the same ladder at the same p10 (`perimage.summarize`);
 - **pays**: per month, the egress its bytes save on every request of the variant outweighs the Lambda compute
-  its probes add to every generated miss (`cost.monthly_cost`, transform ms scaled by `cost.cpu_factor`);
-- **fast enough**: the first viewer's wait (transform x cpu factor + `s3_ms`) with the rule, median over images,
-  stays within `max_wait` x today's;
-- **vips**: the chosen backend is vips (the edge scores in libvips only).
+  its probes add to every output made (`cost.monthly_cost`, transform ms scaled by `cost.cpu_factor`);
+- **fast enough** (the edge rule): the first viewer's wait (transform x cpu factor + `s3_ms`) with the rule,
+  median over images, stays within `max_wait` x today's; the offline search leaves it at today's;
+- **vips**: the chosen backend is vips (the score is computed in libvips only).
 
-The rule that ships is fitted on all images (`fit_rules`) and written as the `per_image` table of the encoder
-(`choose.config_toml`). Added ms per miss = probes x score ms + extra encodes x encode ms (medians of the
-timing images); without cross-validation the lower bound (one score, no extra encode) is shown.
+Of two that pass, the one saving more ships (`_pick`), fitted on all images (`fit_rules`) and written as the
+encoder's `per_image` or `search` table (`choose.config_toml`). Added ms per output = probes x score ms + extra
+encodes x encode ms (medians of the timing images); without cross-validation the lower bound (one score, no extra
+encode) is shown.
 """
 
 import math
@@ -28,7 +36,10 @@ import pandas as pd
 from . import cost
 from . import perimage as P
 
-RULE = "probeverify[s2_edge]"
+RULE = "probeverify[s2_edge]"  # run on every miss at the edge (config.PerImageQuality)
+SEARCH = "threshold[s2_edge,exact]"  # searched offline by warm and variants (config.QualitySearch)
+CANDIDATES = {RULE: lambda threshold: P.ProbeVerify(target=threshold),
+              SEARCH: lambda threshold: P.Threshold(score="s2_edge", target=threshold)}
 PRICES, TRAFFIC = cost.Prices(), cost.Traffic()
 COLUMNS = ["variant", "format", "rule", "images", "folds", "min_fold", "cv", "p10", "below_target", "worst", "bytes",
            "fixed_bytes", "fixed_quality", "saving", "fixed_cv_p10", "fixed_cv_below_target", "oracle_saving",
@@ -75,52 +86,78 @@ def rule_value(traffic: cost.Traffic, variant: str, *, miss_ms: float, added_ms:
 def study(frame: pd.DataFrame, timing: pd.DataFrame | None, *, target: PerImageTarget = PerImageTarget(),
           traffic: cost.Traffic = TRAFFIC, prices: cost.Prices = PRICES,
           backend: str = "vips") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(decision table per variant x format, cross-validated choices per image and rule). See the module."""
+    """(decision table: per variant x format a row per candidate rule, cross-validated choices per image and
+    rule). See the module."""
     rows, cvs = [], []
     if frame is None or frame.empty:
         return pd.DataFrame(), pd.DataFrame()
     groups = (dict(zip(frame.file, frame.group, strict=True)) if "group" in frame else None)
-    scale = cost.cpu_factor(traffic.origin_memory_mb)
     for (variant, fmt), part in frame.groupby(["variant", "format"], observed=True, sort=False):
         files = sorted(part.file.unique())
         folds = P.image_folds(files, target.folds, groups=groups, seed=target.seed, min_test=target.min_fold)
         n_folds = len(set(folds.values()))
-        t = _timing(timing, variant, fmt)
-        row = dict(variant=variant, format=fmt, rule=RULE, images=len(files), folds=n_folds,
-                   min_fold=target.min_fold, **t)
-        enough = len(files) >= 2 * target.min_fold and n_folds >= 2
-        if enough:
-            rules = [P.Fixed(target=target.threshold), P.ProbeVerify(target=target.threshold)]
+        base = dict(variant=variant, format=fmt, images=len(files), folds=n_folds, min_fold=target.min_fold,
+                    **_timing(timing, variant, fmt))
+        cv = summary = None
+        if len(files) >= 2 * target.min_fold and n_folds >= 2:
+            rules = [P.Fixed(target=target.threshold), *(make(target.threshold) for make in CANDIDATES.values())]
             cv = P.cross_validate(part, rules, k=target.folds, groups=groups, seed=target.seed,
                                   min_test=target.min_fold, target=target.threshold)
             cvs.append(cv)
             summary = P.summarize(cv, part, target=target.threshold).set_index("rule")
-            s, fixed = summary.loc[RULE], summary.loc["fixed"]
-            mine = cv[cv.rule == RULE]
-            added = mine.probes * t["score_ms"] + (mine.encodes - 1) * t["encode_ms"]
-            row.update(p10=s.p10, below_target=s.below_target, worst=s.worst, bytes=s.bytes,
-                       fixed_bytes=s.fixed_bytes, fixed_quality=s.fixed_quality, saving=s.saving,
-                       fixed_cv_p10=fixed.p10, fixed_cv_below_target=fixed.below_target,
-                       oracle_saving=s.oracle_saving, p10_ceiling_saving=s.p10_ceiling_saving, probes=s.probes,
-                       encodes=s.encodes,
-                       added_ms=float(added.mean()), cv="yes")
-            bytes_saved = (s.fixed_bytes - s.bytes) / len(files)
-        else:
-            added = pd.Series([t["score_ms"]])  # the lower bound: one score of today's encode
-            row.update(added_ms=float(added.mean()), cv=f"no: {len(files)} images, fewer than 2 folds of "
-                                                         f"{target.min_fold}")
-            bytes_saved = math.nan
-        today = t["miss_ms"] * scale + target.s3_ms
-        row["wait_ratio"] = float(np.median((t["miss_ms"] + added) * scale + target.s3_ms) / today)
-        row["miss_ratio"] = float(np.median(t["miss_ms"] + added) / t["miss_ms"])
-        row.update(rule_value(traffic, variant, miss_ms=t["miss_ms"], added_ms=row["added_ms"],
-                              bytes_saved=bytes_saved, prices=prices))
-        rows.append(_decide(row, target, backend))
+        candidates = [_candidate(dict(base, rule=rule), cv, summary, target, traffic, prices, backend)
+                      for rule in CANDIDATES]
+        rows += _pick(candidates)
     return pd.DataFrame(rows, columns=COLUMNS), (pd.concat(cvs, ignore_index=True) if cvs else pd.DataFrame())
 
 
-def _decide(row: dict, target: PerImageTarget, backend: str) -> dict:
-    """The row with its conditions (`wins`, `pays`, `fast`), `decision` and the `reason` in words."""
+def _candidate(row: dict, cv: pd.DataFrame | None, summary: pd.DataFrame | None, target: PerImageTarget,
+               traffic: cost.Traffic, prices: cost.Prices, backend: str) -> dict:
+    """One rule's row: its cross-validated bytes and scores, what it adds per output, its cost and conditions."""
+    offline = row["rule"] == SEARCH
+    if summary is not None and cv is not None:
+        s, fixed = summary.loc[row["rule"]], summary.loc["fixed"]
+        mine = cv[cv.rule == row["rule"]]
+        added = mine.probes * row["score_ms"] + (mine.encodes - 1) * row["encode_ms"]
+        row.update(p10=s.p10, below_target=s.below_target, worst=s.worst, bytes=s.bytes,
+                   fixed_bytes=s.fixed_bytes, fixed_quality=s.fixed_quality, saving=s.saving,
+                   fixed_cv_p10=fixed.p10, fixed_cv_below_target=fixed.below_target,
+                   oracle_saving=s.oracle_saving, p10_ceiling_saving=s.p10_ceiling_saving, probes=s.probes,
+                   encodes=s.encodes, added_ms=float(added.mean()), cv="yes")
+        bytes_saved = (s.fixed_bytes - s.bytes) / row["images"]
+    else:
+        added = pd.Series([row["score_ms"]])  # the lower bound: one score of today's encode
+        row.update(added_ms=float(added.mean()), cv=f"no: {row['images']} images, fewer than 2 folds of "
+                                                    f"{target.min_fold}")
+        bytes_saved = math.nan
+    scale = cost.cpu_factor(traffic.origin_memory_mb)
+    today = row["miss_ms"] * scale + target.s3_ms
+    # offline, the viewer of a miss gets today's encode (provisional); the search is warm's work
+    row["wait_ratio"] = 1.0 if offline else float(np.median((row["miss_ms"] + added) * scale + target.s3_ms) / today)
+    row["miss_ratio"] = float(np.median(row["miss_ms"] + added) / row["miss_ms"])
+    # each stored output is searched once, as each is made once by a miss: the same compute per output
+    row.update(rule_value(traffic, row["variant"], miss_ms=row["miss_ms"], added_ms=row["added_ms"],
+                          bytes_saved=bytes_saved, prices=prices))
+    return _decide(row, target, backend, offline)
+
+
+def _pick(candidates: list[dict]) -> list[dict]:
+    """At most one rule ships per variant x format: of those that pass, the one saving most (the edge rule on a
+    tie: it needs no warm run)."""
+    passing = [r for r in candidates if r["decision"] != "fixed"]
+    if len(passing) > 1:
+        best = max(passing, key=lambda r: (r["saving"], r["rule"] == RULE))
+        for r in passing:
+            if r is not best:
+                r["decision"] = "fixed"
+                r["reason"] = (f"passes, but {best['rule']} saves more ({100 * best['saving']:.1f}% vs "
+                               f"{100 * r['saving']:.1f}%)")
+    return candidates
+
+
+def _decide(row: dict, target: PerImageTarget, backend: str, offline: bool) -> dict:
+    """The row with its conditions (`wins`, `pays`, `fast`; an offline search is fast by construction: the
+    viewer gets today's encode), `decision` (per-image, search or fixed) and the `reason` in words."""
     failed = []
     if row["cv"] != "yes":
         failed.append(f"too few images to cross-validate ({row['cv'].removeprefix('no: ')})")
@@ -134,10 +171,10 @@ def _decide(row: dict, target: PerImageTarget, backend: str) -> dict:
     net = row["net_usd"]
     row["pays"] = bool(net >= 0) if not math.isnan(net) else False
     if row["cv"] == "yes" and not row["pays"]:
-        failed.append(f"does not pay: +${row['compute_usd']:.2f}/month compute ({row['added_ms']:.0f} ms per miss) "
-                      f"vs -${row['egress_usd']:.2f}/month egress")
+        failed.append(f"does not pay: +${row['compute_usd']:.2f}/month compute ({row['added_ms']:.0f} ms per output "
+                      f"made) vs -${row['egress_usd']:.2f}/month egress")
     row["fast"] = bool(row["wait_ratio"] <= target.max_wait)
-    if math.isnan(row["wait_ratio"]):
+    if math.isnan(row["added_ms"]):
         failed.append("not timed: no probe timing for this variant x format")
     elif not row["fast"]:
         failed.append(f"too slow: the first viewer waits {row['wait_ratio']:.1f}x today's at p50 (allowed "
@@ -145,45 +182,64 @@ def _decide(row: dict, target: PerImageTarget, backend: str) -> dict:
                       f"{row['miss_ratio']:.1f}x)")
     if backend != "vips":
         failed.append(f"backend {backend}: the edge scores with libvips only")
-    row["decision"] = "per-image" if not failed else "fixed"
+    row["decision"] = "fixed" if failed else "search" if offline else "per-image"
     row["reason"] = "; ".join(failed) if failed else (
-        f"saves {100 * row['saving']:.1f}% at p10 {row['p10']:.1f}, net ${net:.2f}/month, wait "
-        f"{row['wait_ratio']:.2f}x")
+        f"saves {100 * row['saving']:.1f}% at p10 {row['p10']:.1f}, net ${net:.2f}/month, " + (
+            f"searched by warm at {row['miss_ratio']:.1f}x a miss's CPU (the edge answers provisionally)"
+            if offline else f"wait {row['wait_ratio']:.2f}x"))
     return row
+
+
+def _even_step(qualities) -> int:
+    """The step of the sweep's ladder, which the edge's ladder restates as [low, high, step]."""
+    q = [int(x) for x in qualities]
+    steps = {b - a for a, b in zip(q, q[1:], strict=False)}
+    if len(steps) > 1:
+        raise ValueError(f"the edge's ladder is evenly spaced; this one is not: {q}")
+    return steps.pop() if steps else 1
 
 
 def edge_rule(params: dict, qualities) -> dict:
     """A fitted `ProbeVerify`'s params as the encoder's `per_image` table (resizer.config.PerImageQuality):
     the ladder as [low, high, step] (it must be evenly spaced), the map's knots with strictly ascending scores
     (tied scores keep the highest quality)."""
-    q = [int(x) for x in qualities]
-    steps = {b - a for a, b in zip(q, q[1:], strict=False)}
-    if len(steps) > 1:
-        raise ValueError(f"the edge's ladder is evenly spaced; this one is not: {q}")
+    step = _even_step(qualities)
     knots: dict[float, float] = {}
     for s, quality in zip(params["knots_score"], params["knots_quality"], strict=True):
         knots[float(s)] = max(knots.get(float(s), -math.inf), round(float(quality), 3))
     scores = sorted(knots)
     return dict(probe=int(params["probe_quality"]), threshold=round(float(params["tau"]), 3), scores=scores,
-                qualities=[knots[s] for s in scores], ladder=[q[0], q[-1], steps.pop() if steps else 1])
+                qualities=[knots[s] for s in scores], ladder=[int(qualities[0]), int(qualities[-1]), step])
+
+
+def search_rule(params: dict, qualities) -> dict:
+    """A fitted `Threshold` (exact bisection) as the encoder's `search` table (resizer.config.QualitySearch):
+    its window of the ladder, which the runtime bisects exactly as the fit simulated."""
+    return dict(threshold=round(float(params["tau"]), 3), ladder=[params["lo"], params["hi"], _even_step(qualities)])
 
 
 def fit_rules(frame: pd.DataFrame, table: pd.DataFrame, threshold: float = P.TARGET) -> dict:
-    """(variant, format) -> the `per_image` table to write, for the rows of `table` that decided "per-image":
-    ProbeVerify fitted on all the images."""
+    """(variant, format) -> the encoder tables to add, for the rows of `table` that ship a rule, fitted on all
+    the images: {"per_image": ...} (ProbeVerify, at the edge) or {"search": ...} (Threshold, offline)."""
     out = {}
     if table is None or table.empty:
         return out
-    for r in table[table.decision == "per-image"].itertuples():
+    for r in table[table.decision != "fixed"].itertuples():
         part = frame[(frame.variant == r.variant) & (frame.format == r.format)]
         ladder = P.Ladder.from_frame(part)
-        out[(r.variant, r.format)] = edge_rule(P.ProbeVerify(target=threshold).fit(ladder), ladder.qualities)
+        params = CANDIDATES[r.rule](threshold).fit(ladder)
+        out[(r.variant, r.format)] = ({"per_image": edge_rule(params, ladder.qualities)} if r.rule == RULE
+                                      else {"search": search_rule(params, ladder.qualities)})
     return out
 
 
-def plot_chosen_vs_needed(cv: pd.DataFrame, rule: str = RULE):
-    """Per variant x format: each test image's cross-validated quality (the rule's, and the fixed one's) against
-    the quality it needed (the oracle), on the ladder."""
+PLOTTED = ((RULE, "o", "at the edge (probe, verify)"), (SEARCH, "^", "searched offline"),
+           ("fixed", "x", "fixed quality"))
+
+
+def plot_chosen_vs_needed(cv: pd.DataFrame):
+    """Per variant x format: each test image's cross-validated quality (each candidate rule's and the fixed
+    one's) against the quality it needed (the oracle), on the ladder."""
     import matplotlib.pyplot as plt
 
     keys = list(cv.groupby(["variant", "format"], sort=False).groups)
@@ -191,11 +247,10 @@ def plot_chosen_vs_needed(cv: pd.DataFrame, rule: str = RULE):
     rng = np.random.default_rng(0)
     for ax, (variant, fmt) in zip(axes[0], keys, strict=True):
         part = cv[(cv.variant == variant) & (cv.format == fmt)]
-        for name, marker in ((rule, "o"), ("fixed", "x")):
+        for name, marker, label in PLOTTED:
             r = part[part.rule == name]
             jitter = rng.uniform(-0.6, 0.6, len(r))
-            ax.scatter(r.oracle_quality + jitter, r.quality, s=14, marker=marker, alpha=0.7,
-                       label="per-image rule" if name == rule else "fixed quality")
+            ax.scatter(r.oracle_quality + jitter, r.quality, s=14, marker=marker, alpha=0.6, label=label)
         lo, hi = part[["quality", "oracle_quality"]].min().min(), part[["quality", "oracle_quality"]].max().max()
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
         ax.set_title(f"{variant} {fmt} (n={part.file.nunique()})", fontsize=9)

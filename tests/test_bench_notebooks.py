@@ -6,6 +6,7 @@ import papermill
 import pytest
 
 from resizer.config import BACKENDS, parse_config
+from resizer_bench import perimage_choose as PC
 from resizer_bench.paths import RunDir, repo_root
 
 NOTEBOOKS = repo_root() / "notebooks"
@@ -69,10 +70,13 @@ def test_the_per_image_study_runs_from_the_ladder_to_a_decision(run_dir):
     assert ladder.s2_equiv.notna().all() and ladder.s2_edge.notna().all() and ladder.group.notna().all()
     timing = run_dir.read_table("perimage_timing")
     assert (timing[["miss_ms", "score_ms", "encode_ms"]] > 0).all().all()
-    table = run_dir.read_table("perimage").set_index(["variant", "format"])
-    row = table.loc[("sm", "webp")]
-    assert row.cv == "yes" and row.folds == 2 and row.decision in ("fixed", "per-image") and row.reason
+    table = run_dir.read_table("perimage").set_index(["variant", "format", "rule"])
+    edge, search = table.loc[("sm", "webp", PC.RULE)], table.loc[("sm", "webp", PC.SEARCH)]
+    for row in (edge, search):
+        assert row.cv == "yes" and row.folds == 2 and row.reason
+    assert edge.decision in ("fixed", "per-image") and search.decision in ("fixed", "search")
     assert (run_dir.path / "figures" / "perimage_chosen_vs_needed.png").is_file()
-    config = parse_config((run_dir.path / "variants.toml").read_text())
-    assert (config.variant("sm").encoder("webp").per_image is not None) == (row.decision == "per-image")
+    encoder = parse_config((run_dir.path / "variants.toml").read_text()).variant("sm").encoder("webp")
+    assert (encoder.per_image is not None, encoder.search is not None) == (edge.decision == "per-image",
+                                                                           search.decision == "search")
     assert "Per-image quality" in (run_dir.path / "summary" / "choose.md").read_text()

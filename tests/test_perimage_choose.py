@@ -1,13 +1,14 @@
-"""The chooser's per-image decision on synthetic ladders whose answer is known: a rule that wins and pays is
-enabled and written into a config the pipeline applies; negative controls (images that all need the same
-quality, a score too slow for the miss, too few images, the pillow backend) keep the fixed quality and say
-which condition failed. Plus the report-only studies (format by image, bytes per variant)."""
+"""The chooser's per-image decision on synthetic ladders whose answer is known: of the edge rule and the
+offline search, one that wins and pays is enabled and written into a config the pipeline applies; negative
+controls (images that all need the same quality, a score too slow for the miss or too dear, too few images, the
+pillow backend) keep the fixed quality and say which condition failed. Plus the report-only studies (format by
+image, bytes per variant)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from resizer.config import DEFAULT_CONFIG_PATH, PerImageQuality, parse_config
+from resizer.config import DEFAULT_CONFIG_PATH, PerImageQuality, QualitySearch, parse_config
 from resizer.pipeline import transform
 from resizer_bench import choose, cost
 from resizer_bench import perimage as P
@@ -39,61 +40,104 @@ def timing(frame: pd.DataFrame, ms: dict) -> pd.DataFrame:
     return pd.DataFrame([dict(file="x", variant=r.variant, format=r.format, **ms) for r in keys.itertuples()])
 
 
-def test_a_rule_that_wins_and_pays_is_enabled_and_written_into_a_config_the_pipeline_applies(sample_photos):
+def rows(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(the edge rule's row, the offline search's row) of a one-pair table."""
+    by_rule = table.set_index("rule")
+    return by_rule.loc[PC.RULE], by_rule.loc[PC.SEARCH]
+
+
+def test_of_two_rules_that_win_and_pay_the_one_saving_more_ships_and_the_pipeline_applies_it(sample_photos):
     frame = ladder()
     table, cv = PC.study(frame, timing(frame, FAST))
-    row = table.iloc[0]
-    assert row.cv == "yes" and row.folds == 5 and row.images == 30
-    assert row.saving > 0.15 and row.p10 >= 70 and row.oracle_saving >= row.saving - 0.02
-    assert row.wins and row.pays and row.fast and row.decision == "per-image", row.reason
-    assert row.wait_ratio < 1.5 and row.net_usd > 0
+    edge, search = rows(table)
+    for row in (edge, search):
+        assert row.cv == "yes" and row.folds == 5 and row.images == 30 and row.p10 >= 70
+        assert row.saving > 0.15 and row.p10_ceiling_saving >= row.saving - 0.02
+        assert row.wins and row.pays and row.fast and row.net_usd > 0, row.reason
+    # the exact search finds more of the headroom than one probe and a check, so it is the one that ships
+    assert search.saving > edge.saving and search.decision == "search" and search.wait_ratio == 1.0
+    assert edge.decision == "fixed" and edge.reason.startswith(f"passes, but {PC.SEARCH} saves more")
     # no image is in the training and the test folds of one fit
     for (_, fold), part in cv.groupby(["rule", "fold"]):
         assert not set(part.file) & set(cv[(cv.rule == part.rule.iloc[0]) & (cv.fold != fold)].file)
 
     rules = PC.fit_rules(frame, table)
-    rule = rules[("sm", "avif")]
-    assert rule["ladder"] == [20, 95, 3] and rule["scores"] == sorted(set(rule["scores"]))
-    choice = choose.choose(pd.DataFrame(columns=["file", "variant", "backend", "format", "quality"]), CONFIG)
-    text = choose.config_toml(CONFIG, choice, per_image=rules)
-    config = parse_config(text)
-    parsed = config.variant("sm").encoder("avif").per_image
-    assert isinstance(parsed, PerImageQuality) and parsed.probe == rule["probe"] and parsed.ladder == (20, 95, 3)
-    assert config.variant("sm").encoder("webp").per_image is None and config.variant("md").encoder("avif").per_image \
+    assert set(rules) == {("sm", "avif")} and set(rules["sm", "avif"]) == {"search"}
+    config = written(rules)
+    parsed = config.variant("sm").encoder("avif").search
+    low, high, step = parsed.ladder
+    assert isinstance(parsed, QualitySearch) and step == 3 and 20 <= low < high <= 95 and (low - 20) % 3 == 0
+    assert config.variant("sm").encoder("webp").search is None and config.variant("sm").encoder("avif").per_image \
         is None
-    result = transform(sample_photos[0].read_bytes(), config.variant("sm"), "avif")
+    photo = sample_photos[0].read_bytes()
+    searched = transform(photo, config.variant("sm"), "avif", search=True)
+    assert searched.quality in parsed.qualities() and not searched.provisional
+    assert transform(photo, config.variant("sm"), "avif").provisional  # the edge's answer
+
+
+def written(rules: dict):
+    choice = choose.choose(pd.DataFrame(columns=["file", "variant", "backend", "format", "quality"]), CONFIG)
+    return parse_config(choose.config_toml(CONFIG, choice, per_image=rules))
+
+
+def test_an_edge_rule_that_ships_is_written_as_a_per_image_table_the_pipeline_applies(sample_photos):
+    frame = ladder()
+    table = PC.study(frame, timing(frame, FAST))[0]
+    table["decision"] = np.where(table.rule == PC.RULE, "per-image", "fixed")  # as if only the edge rule passed
+    rules = PC.fit_rules(frame, table)
+    rule = rules["sm", "avif"]["per_image"]
+    assert rule["ladder"] == [20, 95, 3] and rule["scores"] == sorted(set(rule["scores"]))
+    parsed = written(rules).variant("sm").encoder("avif").per_image
+    assert isinstance(parsed, PerImageQuality) and parsed.probe == rule["probe"] and parsed.ladder == (20, 95, 3)
+    result = transform(sample_photos[0].read_bytes(), written(rules).variant("sm"), "avif")
     assert result.quality is not None and (result.quality - 20) % 3 == 0
+
+
+def test_pick_ships_at_most_one_rule_per_pair():
+    edge = dict(rule=PC.RULE, decision="per-image", saving=0.10, reason="")
+    search = dict(rule=PC.SEARCH, decision="search", saving=0.10, reason="")
+    assert [r["decision"] for r in PC._pick([dict(edge), dict(search)])] == ["per-image", "fixed"]  # tie: the edge
+    assert [r["decision"] for r in PC._pick([dict(edge), dict(search, saving=0.12)])] == ["fixed", "search"]
+    assert [r["decision"] for r in PC._pick([dict(edge, decision="fixed"), dict(search)])] == ["fixed", "search"]
 
 
 def test_negative_control_images_that_need_the_same_quality_keep_the_fixed_one():
     frame = ladder(spread=0.5)
-    row = PC.study(frame, timing(frame, FAST))[0].iloc[0]
-    assert row.cv == "yes" and not row.wins and row.decision == "fixed"
-    assert row.reason.startswith("does not win") and row.saving < 0.05
-    assert PC.fit_rules(frame, PC.study(frame, timing(frame, FAST))[0]) == {}
+    table = PC.study(frame, timing(frame, FAST))[0]
+    for row in rows(table):
+        assert row.cv == "yes" and not row.wins and row.decision == "fixed"
+        assert row.reason.startswith("does not win") and row.saving < 0.05
+    assert PC.fit_rules(frame, table) == {}
 
 
-def test_a_score_too_slow_for_the_miss_keeps_the_fixed_quality_and_says_by_how_much():
+def test_a_score_too_slow_for_the_miss_keeps_the_edge_rule_out_but_not_the_offline_search():
     frame = ladder()
-    row = PC.study(frame, timing(frame, SLOW))[0].iloc[0]
-    assert row.wins and not row.fast and row.decision == "fixed"
-    assert "too slow" in row.reason and row.wait_ratio > 1.5 and row.miss_ratio > 6
-    assert "does not win" not in row.reason
+    edge, search = rows(PC.study(frame, timing(frame, SLOW))[0])
+    assert edge.wins and not edge.fast and edge.decision == "fixed"
+    assert "too slow" in edge.reason and edge.wait_ratio > 1.5 and edge.miss_ratio > 6
+    assert "does not win" not in edge.reason
+    # offline the viewer does not wait: only the price counts (here the probes cost more than the bytes save)
+    assert search.fast and "too slow" not in search.reason and search.wait_ratio == 1.0
+    assert search.decision == "fixed" and search.reason.startswith("does not pay")
+    cheap = dict(SLOW, score_ms=2.0)
+    assert rows(PC.study(frame, timing(frame, cheap))[0])[1].decision == "search"
 
 
 def test_too_few_images_for_two_folds_keep_the_fixed_quality_with_the_lower_bound_of_the_cost():
     frame = ladder(images=9)
     table, cv = PC.study(frame, timing(frame, SLOW), target=PC.PerImageTarget(min_fold=5))
-    row = table.iloc[0]
-    assert cv.empty and row.decision == "fixed" and row.cv.startswith("no: 9 images, fewer than 2 folds of 5")
-    assert row.added_ms == pytest.approx(130.0) and "too few images" in row.reason and "too slow" in row.reason
+    assert cv.empty
+    for row in rows(table):
+        assert row.decision == "fixed" and row.cv.startswith("no: 9 images, fewer than 2 folds of 5")
+        assert row.added_ms == pytest.approx(130.0) and "too few images" in row.reason
+    assert "too slow" in rows(table)[0].reason
     assert PC.study(frame, timing(frame, SLOW), target=PC.PerImageTarget(min_fold=4))[0].iloc[0].cv == "yes"
 
 
 def test_the_pillow_backend_cannot_run_a_rule():
     frame = ladder()
-    row = PC.study(frame, timing(frame, FAST), backend="pillow")[0].iloc[0]
-    assert row.wins and row.decision == "fixed" and "libvips only" in row.reason
+    for row in rows(PC.study(frame, timing(frame, FAST), backend="pillow")[0]):
+        assert row.wins and row.decision == "fixed" and "libvips only" in row.reason
 
 
 def test_rule_value_weighs_compute_on_misses_against_egress_on_every_request():
@@ -148,7 +192,7 @@ def test_the_plot_of_chosen_against_needed_quality_has_a_panel_per_variant_and_f
     frame = pd.concat([ladder(), ladder(fmt="webp", seed=1)])
     _, cv = PC.study(frame, timing(frame, FAST))
     assert len(PC.plot_chosen_vs_needed(cv).axes) == 2
-    assert set(P.summarize(cv, frame).rule) == {"fixed", PC.RULE}
+    assert set(P.summarize(cv, frame).rule) == {"fixed", PC.RULE, PC.SEARCH}
 
 
 def test_the_table_has_every_column_whether_or_not_it_cross_validated():

@@ -72,10 +72,13 @@ def write_choose_outputs(run: RunDir) -> None:
                                   for b, ms in (("vips", 90.0), ("pillow", 60.0))]), "cold_start")
     run.write_table(pd.DataFrame({"config": ["original product", "chosen config"], "total": [12.5, 9.25]}), "cost")
     run.write_table(pd.DataFrame([
-        dict(variant="sm", format="avif", cv="yes", saving=0.042, wait_ratio=3.4, net_usd=-1.5, decision="fixed",
-             reason="does not win: saves 4.2% bytes under CV (needs >= 5%)"),
-        dict(variant="sm", format="webp", cv="no: 3 images, fewer than 2 folds of 5", saving=None, wait_ratio=5.1,
-             net_usd=None, decision="fixed", reason="too few images to cross-validate")]), "perimage")
+        dict(variant="sm", format="avif", rule="probeverify[s2_edge]", cv="yes", saving=0.042, wait_ratio=3.4,
+             net_usd=-1.5, decision="fixed", reason="does not win: saves 4.2% bytes under CV (needs >= 5%)"),
+        dict(variant="sm", format="avif", rule="threshold[s2_edge,exact]", cv="yes", saving=0.081, wait_ratio=1.0,
+             net_usd=2.5, decision="search", reason="saves 8.1% at p10 70.2"),
+        dict(variant="sm", format="webp", rule="probeverify[s2_edge]", cv="no: 3 images, fewer than 2 folds of 5",
+             saving=None, wait_ratio=5.1, net_usd=None, decision="fixed", reason="too few images to cross-validate")]),
+        "perimage")
     run.write_table(pd.DataFrame([dict(variant="sm", basis="fixed qualities", ladder="webp > avif", images=4,
                                        other_smaller=0.25, saving=0.031)]), "format_by_image")
     run.write_table(pd.DataFrame([dict(variant="sm", box=100, byte_step=None, box_step=None),
@@ -183,7 +186,8 @@ def test_the_decision_comes_first_and_its_links_resolve(report_dir, tmp_path):
     assert "pillow: expected miss 21 ms vs 32 ms (vips)" in text
     assert "import pillow 60 ms" in text and "import vips" not in text  # the chosen backend's cold start
     assert "$12.50" in text and "$9.25" in text
-    assert "0 of 2 variant × format pairs pick each image's quality" in text and "does not win: saves 4.2%" in text
+    assert "1 of 2 variant × format pairs pick each image's quality" in text and "does not win: saves 4.2%" in text
+    assert "searched offline (warm)" in text and "8.1%" in text  # the offline search that ships
     assert "3.40x" in text and "not cross-validated" in text and "too few images to cross-validate" in text
     assert "sm 3%" in text and "lg 21.0x (7.0x)" in text
 
