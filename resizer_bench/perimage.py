@@ -607,20 +607,38 @@ def cross_validate(frame: pd.DataFrame, rules, *, k: int = 5, groups: dict | Non
         fold = np.array([folds[f] for f in ladder.files])
         if len(set(fold)) < 2:
             raise ValueError(f"{variant} {fmt}: {len(ladder)} images make fewer than 2 folds of {min_test}")
-        need = needed_index(ladder.s2, target)
         for f in sorted(set(fold)):
-            train, test = ladder.take(fold != f), ladder.take(fold == f)
-            test_rows = np.flatnonzero(fold == f)
-            for rule in rules:
-                params = rule.fit(train)
-                j, probes, encodes = rule.choose(params, test)
-                r = np.arange(len(test))
-                rows += [dict(variant=variant, format=fmt, rule=rule_name(rule), fold=f, file=test.files[i],
-                              quality=int(test.qualities[j[i]]), bytes=test.bytes[i, j[i]], score=test.s2[i, j[i]],
-                              probes=int(probes[i]), encodes=int(encodes[i]),
-                              oracle_quality=int(ladder.qualities[need[test_rows[i]]]), params=repr(params))
-                         for i in r]
+            rows += _served(ladder.take(fold != f), ladder.take(fold == f), rules, target,
+                            variant=variant, format=fmt, fold=f)
     return pd.DataFrame(rows)
+
+
+def held_out(train: pd.DataFrame, test: pd.DataFrame, rules, *, target: float = TARGET,
+             metric: str = "s2_equiv") -> pd.DataFrame:
+    """`cross_validate`'s rows for rules fitted on every image of `train` and applied to the images of `test`
+    (another photo collection): what a config tuned on one library does on another. Summarise with `summarize`
+    over `test`."""
+    rows = []
+    for (variant, fmt), part in test.groupby(["variant", "format"], observed=True):
+        fit_on = train[(train.variant == variant) & (train.format == fmt)]
+        if len(fit_on):
+            rows += _served(Ladder.from_frame(fit_on, metric), Ladder.from_frame(part, metric), rules, target,
+                            variant=variant, format=fmt, fold="held out")
+    return pd.DataFrame(rows)
+
+
+def _served(train: Ladder, test: Ladder, rules, target: float, **key) -> list[dict]:
+    """Each rule fitted on `train`, applied to `test`: one row per test image and rule."""
+    need = needed_index(test.s2, target)
+    rows = []
+    for rule in rules:
+        params = rule.fit(train)
+        j, probes, encodes = rule.choose(params, test)
+        rows += [dict(key, rule=rule_name(rule), file=test.files[i], quality=int(test.qualities[j[i]]),
+                      bytes=test.bytes[i, j[i]], score=test.s2[i, j[i]], probes=int(probes[i]),
+                      encodes=int(encodes[i]), oracle_quality=int(test.qualities[need[i]]), params=repr(params))
+                 for i in range(len(test))]
+    return rows
 
 
 def p10_ceiling(ladder: Ladder, target: float = TARGET, slack: float = SLACK, q: float = QUANTILE) -> np.ndarray:

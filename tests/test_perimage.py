@@ -175,3 +175,20 @@ def test_p10_ceiling_lets_the_quantiles_share_drop_by_the_slack_and_no_more():
     scores = s2[np.arange(11), chosen]
     assert P.quantile(scores) >= 70 and scores.min() >= 67 and scores[7] < 70
     assert (P.p10_ceiling(ladder, 70, slack=0) == need).all()  # no slack: the oracle itself
+
+
+def test_held_out_applies_rules_fitted_on_one_library_to_another():
+    """Fitted on one collection, a threshold on an informative score carries to a second one drawn alike (most
+    of the headroom, p10 at the target); a fixed quality fitted on easy images fails on harder ones (the
+    negative control: the held-out p10 drops below the target), which cross-validation inside one library
+    could not show."""
+    rules = [P.Fixed(), P.Threshold(score="s2_edge")]
+    train, alike = synthetic(0.5, True, seed=1), synthetic(0.5, True, seed=2)
+    table = P.summarize(P.held_out(train, alike, rules), alike).set_index("rule")
+    search = table.loc["threshold[s2_edge,exact]"]
+    assert search.saving > 0.6 * search.p10_ceiling_saving and search.p10 >= P.TARGET - 1
+    harder = alike.assign(s2_equiv=alike.s2_equiv - 8, s2_edge=alike.s2_edge - 8)
+    held = P.summarize(P.held_out(train, harder, rules), harder).set_index("rule")
+    assert held.loc["fixed", "p10"] < P.TARGET - 5
+    # the search measures each image, up to the top of the window it was fitted with (harder images stop there)
+    assert held.loc["threshold[s2_edge,exact]", "p10"] >= P.TARGET - 2
