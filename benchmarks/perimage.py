@@ -35,14 +35,14 @@ LADDERS = {"sm": tuple(range(20, 96, 3)), "md": tuple(range(20, 96, 3)), "lg": t
            "xl": tuple(range(38, 93, 3))}
 
 
-def load(args, config_text: str, files) -> pd.DataFrame:
+def load(args, config_text: str, files, root: str) -> pd.DataFrame:
     parts = []
     for v in args.variants:
-        parts.append(P.ladder_sweep(args.corpus, files, config_text=config_text, variants=[v], formats=args.formats,
+        parts.append(P.ladder_sweep(root, files, config_text=config_text, variants=[v], formats=args.formats,
                                     ladder=LADDERS[v], cache_dir=args.cache, fast_stats=False, s2_reference=True,
                                     edge_score=v in args.edge_variants, cached_only=args.cached_only,
                                     progress=True))
-    frame = pd.concat(parts, ignore_index=True)
+    frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
     # an image only counts where every format of the variant is complete
     complete = frame.groupby(["file", "variant"]).format.nunique() == len(args.formats)
     keep = complete[complete].index
@@ -74,6 +74,27 @@ def ceilings(frame: pd.DataFrame, targets: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows).pivot_table(index=["variant", "format", "images"], columns="target", values="saving")
 
 
+def held_out(args, config_text: str, frame: pd.DataFrame) -> None:
+    """The rules fitted on every corpus image, applied to other photos: saving against the best fixed quality at
+    the same p10 on those photos (what an independent check of a tuned config measures)."""
+    from resizer.samples import sample_photos_dir
+
+    root = str(sample_photos_dir()) if args.holdout == "bundled" else args.holdout
+    files = sorted(p.name for p in Path(root).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if args.holdout == "bundled":
+        from resizer.samples import SAMPLE_PHOTOS
+
+        files = [f for f in files if f in SAMPLE_PHOTOS]
+    hold = load(argparse.Namespace(**{**vars(args), "cached_only": False}), config_text, files, root)
+    rows = pd.concat([P.held_out(frame[frame.variant == v], part, variant_rules(part))
+                      for v, part in hold.groupby("variant")], ignore_index=True)
+    table = P.summarize(rows, hold)
+    print(f"\nheld out: {hold.file.nunique()} photos from {root}, rules fitted on the {frame.file.nunique()} corpus "
+          f"images (per variant: images larger than its box)")
+    print(table[["variant", "format", "rule", "images", "p10", "saving", "p10_ceiling_saving", "below_target",
+                 "worst", "probes", "encodes"]].round(3).to_string(index=False))
+
+
 def variant_rules(part: pd.DataFrame) -> list:
     """Today's chooser; the edge rules on every score the sweep recorded for this variant; and, as the upper
     bound of each search, the same rules with SSIMULACRA2 itself as the probe's score (not an edge method)."""
@@ -101,6 +122,8 @@ def main(argv=None) -> int:
     ap.add_argument("--edge-variants", default="sm,md",
                     help="variants swept with the edge score (s2_edge); the others only with SSIMULACRA2 (faster)")
     ap.add_argument("--out", default="", help="write the table (and the per-image choices) as parquet here")
+    ap.add_argument("--holdout", default="", metavar="DIR",
+                    help="also apply the rules fitted on the corpus to these photos (or 'bundled': scikit-image's)")
     ap.add_argument("--ceilings", default="", metavar="TARGETS",
                     help="only print the p10 ceiling (the most any rule saves) at these targets, e.g. 60,70")
     args = ap.parse_args(argv)
@@ -108,7 +131,7 @@ def main(argv=None) -> int:
     args.edge_variants = args.edge_variants.split(",")
     config_text = (ROOT / "resizer" / "variants.toml").read_text()
     files = sorted(p.name for p in Path(args.corpus).glob("*.jpg"))
-    frame = load(args, config_text, files)
+    frame = load(args, config_text, files, args.corpus)
     if args.ceilings:
         targets = [float(t) for t in args.ceilings.split(",")]
         print(f"{frame.file.nunique()} images; the most any per-image rule saves at equal p10 (no image more than "
@@ -155,6 +178,8 @@ def main(argv=None) -> int:
                 continue
             short = {k: val for k, val in params.items() if k != "knots_index"}
             print(f"  {v} {fmt} {name}: {short}")
+    if args.holdout:
+        held_out(args, config_text, frame)
     if args.out:
         table.to_parquet(args.out)
         cv.to_parquet(Path(args.out).with_suffix(".choices.parquet"))

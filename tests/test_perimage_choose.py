@@ -4,6 +4,8 @@ controls (images that all need the same quality, a score too slow for the miss o
 pillow backend) keep the fixed quality and say which condition failed. Plus the report-only studies (format by
 image, bytes per variant)."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,6 +123,17 @@ def test_a_score_too_slow_for_the_miss_keeps_the_edge_rule_out_but_not_the_offli
     assert search.decision == "fixed" and search.reason.startswith("does not pay")
     cheap = dict(SLOW, score_ms=2.0)
     assert rows(PC.study(frame, timing(frame, cheap))[0])[1].decision == "search"
+
+
+def test_a_rule_that_does_not_pay_says_from_how_many_requests_per_output_it_would():
+    frame = ladder()
+    search = rows(PC.study(frame, timing(frame, SLOW))[0])[1]
+    needed = float(re.search(r"pays from ~([\d,]+) requests per output made \(this traffic: 20\)",
+                             search.reason).group(1).replace(",", ""))
+    assert needed > 20
+    for factor, pays in ((0.9, False), (1.1, True)):  # the same library, each output requested that often
+        traffic = cost.Traffic(hit_ratio=1 - 1 / (factor * needed * 0.5), stored_share=0.5)
+        assert rows(PC.study(frame, timing(frame, SLOW), traffic=traffic)[0])[1].pays == pays, factor
 
 
 def test_too_few_images_for_two_folds_keep_the_fixed_quality_with_the_lower_bound_of_the_cost():
