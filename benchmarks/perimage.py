@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from resizer_bench import perimage as P
+from resizer_bench import perimage_choose as PC
 
 ROOT = Path(__file__).resolve().parents[1]
 # ladder per variant: lg/xl start higher (no image needs less there, and each point costs a large AVIF encode)
@@ -103,6 +104,8 @@ def variant_rules(part: pd.DataFrame) -> list:
         if score in part and part[score].notna().all():
             rules += [P.Threshold(score=score), P.Threshold(score=score, probes=2), P.ProbeMap(score=score),
                       P.ProbeVerify(score=score)]
+    if "s2_edge" in part and part.s2_edge.notna().all():  # the offline search as the chooser fits it
+        rules.append(PC.CANDIDATES[PC.SEARCH](P.TARGET))
     rules += [P.Threshold(score="s2_oracle"), P.Threshold(score="s2_oracle", probes=2),
               P.ProbeVerify(score="s2_oracle")]
     return rules

@@ -37,12 +37,13 @@ from . import cost
 from . import perimage as P
 
 RULE = "probeverify[s2_edge]"  # run on every miss at the edge (config.PerImageQuality)
-SEARCH = "threshold[s2_edge,exact]"  # searched offline by warm and variants (config.QualitySearch)
+SEARCH = "search[s2_edge]"  # exact bisection, searched offline by warm and variants (config.QualitySearch)
 # The search is fitted to hold p10 >= target + this on the training images: with no margin its cross-validated
 # p10 fell 0.3-0.6 below the target on the corpus (sm/md x avif/webp), with 0.5 all four held it.
 SEARCH_FIT_MARGIN = 0.5
 CANDIDATES = {RULE: lambda threshold: P.ProbeVerify(target=threshold),
-              SEARCH: lambda threshold: P.Threshold(score="s2_edge", target=threshold, margin=SEARCH_FIT_MARGIN)}
+              SEARCH: lambda threshold: P.Threshold(score="s2_edge", target=threshold, margin=SEARCH_FIT_MARGIN,
+                                                    name=SEARCH)}
 PRICES, TRAFFIC = cost.Prices(), cost.Traffic()
 COLUMNS = ["variant", "format", "rule", "images", "folds", "min_fold", "cv", "p10", "below_target", "worst", "bytes",
            "fixed_bytes", "fixed_quality", "saving", "fixed_cv_p10", "fixed_cv_below_target", "oracle_saving",
