@@ -13,12 +13,11 @@ from resizer.config import parse_config
 
 from .headline import COLD_START_PICKS, format_value
 from .paths import RunDir
-from .perimage_choose import RULE, SEARCH
+from .perimage_choose import RULE_NAMES
 
 CHOSEN_CONFIG = "variants.toml"
 INPUT_CONFIG = "variants.input.toml"
 # The tables the decision links to, in the order the evidence shows them.
-RULE_NAMES = {RULE: "at the edge (probe, verify)", SEARCH: "searched offline (warm)"}
 EVIDENCE_TABLES = ("savings", "choose", "perimage", "format_by_image", "variant_bytes", "backend", "cold_start",
                    "cost")
 

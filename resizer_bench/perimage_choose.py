@@ -38,6 +38,7 @@ from . import perimage as P
 
 RULE = "probeverify[s2_edge]"  # run on every miss at the edge (config.PerImageQuality)
 SEARCH = "search[s2_edge]"  # exact bisection, searched offline by warm and variants (config.QualitySearch)
+RULE_NAMES = {RULE: "at the edge (probe, verify)", SEARCH: "searched offline (warm)"}
 # The search is fitted to hold p10 >= target + this on the training images: with no margin its cross-validated
 # p10 fell 0.3-0.6 below the target on the corpus (sm/md x avif/webp), with 0.5 all four held it.
 SEARCH_FIT_MARGIN = 0.5
@@ -393,9 +394,9 @@ def summary_markdown(table: pd.DataFrame, formats: pd.DataFrame, sizes: pd.DataF
     """The choose notebook's per-image, format-by-image and bytes-per-variant lines of summary.md."""
     lines = []
     if table is not None and len(table):
-        lines += ["", "", "Per-image quality (edge rule, cross-validated by image):", ""]
+        lines += ["", "", "Per-image quality (cross-validated by image):", ""]
         for r in table.itertuples():
-            lines.append(f"- {r.variant} {r.format}: **{r.decision}** ({r.reason})")
+            lines.append(f"- {r.variant} {r.format}, {RULE_NAMES.get(r.rule, r.rule)}: **{r.decision}** ({r.reason})")
     if formats is not None and len(formats):
         lines += ["", "Format by image (report only): serving each image the smaller format would save "
                   + "; ".join(f"{r.variant} {100 * r.saving:.1f}% ({r.basis}, {100 * r.other_smaller:.0f}% of "
