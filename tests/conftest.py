@@ -218,6 +218,10 @@ def encode_png(pixels: np.ndarray) -> bytes:
             + chunk(b"IEND", b""))
 
 
+# 1300x1300 RGB noise: its xl (1200 px) PNG or q100 WebP is too big for a generated response (1 MB)
+NOISE_PNG = encode_png(np.random.default_rng(7).integers(0, 256, (1300, 1300, 3), dtype=np.uint8))
+
+
 def save(image: Image.Image, fmt: str, **params) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **params)

@@ -8,10 +8,9 @@ import os
 from urllib.parse import quote
 
 import cf_events
-import numpy as np
 import pytest
 from cf_events import assert_settable_headers, log_lines
-from conftest import modules_imported_by
+from conftest import NOISE_PNG, modules_imported_by
 from PIL import Image
 from skimage import data as skdata
 
@@ -38,7 +37,6 @@ def encode(array, fmt: str, **params) -> bytes:
 
 ASTRONAUT_JPEG = encode(skdata.astronaut(), "JPEG", quality=90)  # 512x512
 COFFEE_PNG = encode(skdata.coffee(), "PNG")  # 600x400
-NOISE_PNG = encode(np.random.default_rng(7).integers(0, 256, (1300, 1300, 3), dtype=np.uint8), "PNG")
 
 
 # --- viewer-request --------------------------------------------------------------------------------

@@ -128,3 +128,21 @@ def test_resizer_variants_searches(tmp_path, real_photos, capsys):
     row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[1:2] == ["md"])
     searched = transform(photo.read_bytes(), WITH_SEARCH.variant("md"), "webp", search=True)
     assert f"quality {searched.quality}" in row
+
+
+def test_a_provisional_answer_too_big_to_generate_is_searched_stored_and_redirected(edge_handlers, bucket, s3_client,
+                                                                                   capsys):
+    from cf_events import log_lines, origin_response
+    from conftest import NOISE_PNG
+
+    # a one-rung ladder: the search is the encode at q100 (no score), too big for a generated response
+    config = parse_config(PACKAGED.text + "\n[variants.xl.encoders.webp]\nquality = 100\n"
+                          "search = {threshold = 0.0, ladder = [100, 100, 1]}\n").with_bucket(bucket)
+    s3_client.put_object(Bucket=bucket, Key="images/noise.png", Body=NOISE_PNG)
+    key = derived_key(config, "xl", "webp", "images/noise.png")
+    result = edge_handlers(config)[1](origin_response("/" + key, 404, bucket), None)
+    assert result["status"] == "302"
+    searched = transform(NOISE_PNG, config.variant("xl"), "webp", search=True)
+    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == searched.data
+    record = log_lines(capsys)[0]
+    assert (record["outcome"], record["stored"], record["quality"]) == ("redirect", True, 100)
