@@ -176,6 +176,10 @@ def main(argv=None) -> int:
     print(table[cols].round(3).to_string(index=False))
     print("\ntiming (CPU ms, vips, 1 thread, medians):")
     print(times.round(1).to_string())
+    decisions, _ = PC.study(frame.assign(group=frame.file.map(groups)), times.reset_index())
+    print("\nthe chooser's decision at the choose notebook's default traffic (its reason gives the break-even):")
+    for r in decisions.itertuples():
+        print(f"  {r.variant} {r.format} {r.rule}: {r.decision} ({r.reason})")
     print("\nparameters fitted on all images:")
     for (v, fmt), rules_params in fitted.items():
         for name, params in rules_params.items():

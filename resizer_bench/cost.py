@@ -27,6 +27,8 @@ class Prices:
     lambda_per_gb_second: float = 0.00005001
     egress_per_gb: float = 0.085
     cloudfront_per_10k_requests: float = 0.01
+    # work off the request path (`resizer warm`'s quality searches): regular Lambda, x86, one vCPU's memory
+    offline_per_gb_second: float = 0.0000166667
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from resizer.edge.runtime import MB_PER_VCPU
+
 from . import cost
 from . import perimage as P
 
@@ -72,9 +74,11 @@ def _timing(timing: pd.DataFrame | None, variant: str, fmt: str) -> dict[str, fl
 
 
 def rule_value(traffic: cost.Traffic, variant: str, *, miss_ms: float, added_ms: float, bytes_saved: float,
-               prices: cost.Prices = PRICES) -> dict[str, float]:
-    """Monthly USD for one variant's share of the traffic (`traffic.variant_mix`): the Lambda compute the rule
-    adds to its generated misses and the egress it saves on all its requests (`bytes_saved` per response)."""
+               prices: cost.Prices = PRICES, offline: bool = False) -> dict[str, float]:
+    """Monthly USD for one variant's share of the traffic (`traffic.variant_mix`): the compute the rule adds to
+    each output made — at the edge, Lambda@Edge at the origin function's memory; `offline` (warm's searches),
+    `prices.offline_per_gb_second` on one full vCPU — and the egress it saves on all its requests (`bytes_saved`
+    per response)."""
     mix = traffic.variant_mix
     share = mix.get(variant, 0.0) / sum(mix.values()) if sum(mix.values()) else 0.0
     mine = replace(traffic, requests_per_month=traffic.requests_per_month * share, variant_mix={variant: 1.0})
@@ -85,6 +89,9 @@ def rule_value(traffic: cost.Traffic, variant: str, *, miss_ms: float, added_ms:
     rule = cost.monthly_cost(mine, miss_ms={variant: (miss_ms + added_ms) * scale},
                              response_bytes={variant: size - bytes_saved}, prices=prices)
     compute = rule["lambda_origin_compute"] - base["lambda_origin_compute"]
+    if offline:
+        outputs = mine.requests_per_month * (1 - traffic.hit_ratio) * (1 - traffic.stored_share)
+        compute = outputs * added_ms / 1000 * MB_PER_VCPU / 1024 * prices.offline_per_gb_second
     egress = base["cloudfront_egress"] - rule["cloudfront_egress"]
     return dict(compute_usd=compute, egress_usd=egress, net_usd=egress - compute)
 
@@ -141,9 +148,9 @@ def _candidate(row: dict, cv: pd.DataFrame | None, summary: pd.DataFrame | None,
     # offline, the viewer of a miss gets today's encode (provisional); the search is warm's work
     row["wait_ratio"] = 1.0 if offline else float(np.median((row["miss_ms"] + added) * scale + target.s3_ms) / today)
     row["miss_ratio"] = float(np.median(row["miss_ms"] + added) / row["miss_ms"])
-    # each stored output is searched once, as each is made once by a miss: the same compute per output
+    # each stored output is searched once, as each is made once by a miss: compute per output made
     row.update(rule_value(traffic, row["variant"], miss_ms=row["miss_ms"], added_ms=row["added_ms"],
-                          bytes_saved=bytes_saved, prices=prices))
+                          bytes_saved=bytes_saved, prices=prices, offline=offline))
     row["requests_per_output"] = 1 / max(1e-12, (1 - traffic.hit_ratio) * (1 - traffic.stored_share))
     return _decide(row, target, backend, offline)
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from resizer.config import DEFAULT_CONFIG_PATH, PerImageQuality, QualitySearch, parse_config
+from resizer.edge.runtime import MB_PER_VCPU
 from resizer.pipeline import transform
 from resizer_bench import choose, cost
 from resizer_bench import perimage as P
@@ -159,6 +160,11 @@ def test_rule_value_weighs_compute_on_misses_against_egress_on_every_request():
     assert v["compute_usd"] == 0 and v["egress_usd"] == pytest.approx(1e7 * 1000 / cost.GIB * 0.085)
     slow = PC.rule_value(traffic, "sm", miss_ms=20.0, added_ms=200.0, bytes_saved=0.0)
     assert slow["net_usd"] < 0 and slow["egress_usd"] == 0
+    # offline (warm's searches): every output made (1e7 x 0.1 x 0.5), the added CPU on one vCPU, regular Lambda
+    offline = PC.rule_value(traffic, "sm", miss_ms=20.0, added_ms=1000.0, bytes_saved=0.0, offline=True)
+    assert offline["compute_usd"] == pytest.approx(5e5 * 1.0 * MB_PER_VCPU / 1024 * 0.0000166667)
+    edge = PC.rule_value(traffic, "sm", miss_ms=20.0, added_ms=1000.0, bytes_saved=0.0)
+    assert edge["compute_usd"] > 2 * offline["compute_usd"]  # Lambda@Edge's price, and a slower CPU share
 
 
 def test_edge_rule_needs_an_even_ladder_and_keeps_the_highest_quality_of_tied_scores():
