@@ -36,7 +36,7 @@ from time import perf_counter
 from typing import Any, NamedTuple
 
 from .backends import Backend, SourceInfo, get_backend
-from .config import Limits, QualitySearch, Variant
+from .config import Limits, PerImageQuality, QualitySearch, Variant
 from .errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
 from .formats import AVIF_MIN_SIDE, AVIF_SMALL_FALLBACK, FORMATS, OUTPUT_FORMATS
 from .formats import sniff as sniff_format
@@ -176,11 +176,10 @@ def render(out: Output) -> None:
 
 def choose_quality(out: Output) -> None:
     settings = out.variant.encoder(out.format)
-    rule = settings.per_image
     if settings.search is not None and not out.source.search:
         out.provisional = True  # encoded at the fixed quality by `encode`
         return
-    if rule is None and settings.search is None:
+    if settings.per_image is None and settings.search is None:
         return
     from .quality_probe import fast_score  # here: only a per-image rule needs the score
 
@@ -189,21 +188,29 @@ def choose_quality(out: Output) -> None:
     def encoded_at(quality: int) -> bytes:
         return backend.encode(out.image, out.format, settings._replace(quality=quality, per_image=None, search=None))
 
+    def score(data: bytes) -> float:
+        return fast_score(backend, out.image, data)
+
     if settings.search is not None:
-        out.quality, out.data = _search(settings.search, encoded_at, lambda data: fast_score(backend, out.image, data))
-        return
-    assert rule is not None
+        out.quality, out.data = _search(settings.search, encoded_at, score)
+    elif settings.per_image is not None:
+        out.quality, out.data = _probe_verify(settings.per_image, encoded_at, score)
+
+
+def _probe_verify(rule: PerImageQuality, encoded_at: Callable[[int], bytes],
+                  score: Callable[[bytes], float]) -> tuple[int, bytes]:
+    """(quality, bytes): encode at the probe, read the quality off the rule's map, and serve a lower one only
+    if it scores at least the threshold (a higher one unverified)."""
     data = encoded_at(rule.probe)
-    quality = rule.predicted(fast_score(backend, out.image, data))
+    quality = rule.predicted(score(data))
     if quality < rule.probe:
         lower = encoded_at(quality)
-        if fast_score(backend, out.image, lower) >= rule.threshold:
-            data = lower
-        else:
-            quality = rule.probe  # the prediction fell short: the probe is served
-    elif quality > rule.probe:
-        data = encoded_at(quality)  # the image needs more than the probe: served unverified
-    out.data, out.quality = data, quality
+        if score(lower) >= rule.threshold:
+            return quality, lower
+        return rule.probe, data  # the prediction fell short: the probe is served
+    if quality > rule.probe:
+        return quality, encoded_at(quality)  # the image needs more than the probe: served unverified
+    return quality, data
 
 
 def _search(search: QualitySearch, encoded_at: Callable[[int], bytes],
