@@ -43,6 +43,11 @@ class Traffic:
     passthrough_ms: float = 20.0  # origin-response when the object was found in S3
     cold_start_share: float = 0.02  # origin-response invocations that start a new execution environment
 
+    @property
+    def made_share(self) -> float:
+        """The share of requests that make a new output: cache misses whose variant is not stored yet."""
+        return (1 - self.hit_ratio) * (1 - self.stored_share)
+
 
 def billed_ms(ms: float) -> int:
     """Lambda bills every started millisecond."""
@@ -60,7 +65,7 @@ def monthly_cost(traffic: Traffic, *, miss_ms: Mapping[str, float], response_byt
     mix = _normalised(traffic.variant_mix)
     r = traffic.requests_per_month
     misses = r * (1 - traffic.hit_ratio)
-    generated = misses * (1 - traffic.stored_share)
+    generated = r * traffic.made_share
     viewer_gbs = gb_seconds(r, traffic.viewer_ms, traffic.viewer_memory_mb)
     origin_gbs = (sum(gb_seconds(generated * share, miss_ms[v], traffic.origin_memory_mb) for v, share in mix.items())
                   + gb_seconds(misses * traffic.stored_share, traffic.passthrough_ms, traffic.origin_memory_mb)

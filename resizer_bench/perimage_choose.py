@@ -15,8 +15,9 @@ A candidate ships only when all of these hold:
   needs at least 2 folds of `min_fold` test images; fewer: the fixed quality stays;
 - **wins**: under cross-validation the rule's p10 reaches the target and its bytes are at least `margin` below
   the best fixed quality's on the same ladder at the same p10 (`perimage.summarize`);
-- **pays**: per month, the egress its bytes save on every request of the variant outweighs the Lambda compute
-  its probes add to every output made (`cost.monthly_cost`, transform ms scaled by `cost.cpu_factor`);
+- **pays**: per month, the egress its bytes save on every request of the variant outweighs the compute its
+  probes add to every output made (`rule_value`: the edge rule at Lambda@Edge's price and the origin function's
+  CPU share, the search at `Prices.offline_per_gb_second` on one vCPU);
 - **fast enough** (the edge rule): the first viewer's wait (transform x cpu factor + `s3_ms`) with the rule,
   median over images, stays within `max_wait` x today's; the offline search leaves it at today's;
 - **vips**: the chosen backend is vips (the score is computed in libvips only).
@@ -88,10 +89,11 @@ def rule_value(traffic: cost.Traffic, variant: str, *, miss_ms: float, added_ms:
                              prices=prices)
     rule = cost.monthly_cost(mine, miss_ms={variant: (miss_ms + added_ms) * scale},
                              response_bytes={variant: size - bytes_saved}, prices=prices)
-    compute = rule["lambda_origin_compute"] - base["lambda_origin_compute"]
     if offline:
-        outputs = mine.requests_per_month * (1 - traffic.hit_ratio) * (1 - traffic.stored_share)
+        outputs = mine.requests_per_month * traffic.made_share
         compute = outputs * added_ms / 1000 * MB_PER_VCPU / 1024 * prices.offline_per_gb_second
+    else:
+        compute = rule["lambda_origin_compute"] - base["lambda_origin_compute"]
     egress = base["cloudfront_egress"] - rule["cloudfront_egress"]
     return dict(compute_usd=compute, egress_usd=egress, net_usd=egress - compute)
 
@@ -151,7 +153,7 @@ def _candidate(row: dict, cv: pd.DataFrame | None, summary: pd.DataFrame | None,
     # each stored output is searched once, as each is made once by a miss: compute per output made
     row.update(rule_value(traffic, row["variant"], miss_ms=row["miss_ms"], added_ms=row["added_ms"],
                           bytes_saved=bytes_saved, prices=prices, offline=offline))
-    row["requests_per_output"] = 1 / max(1e-12, (1 - traffic.hit_ratio) * (1 - traffic.stored_share))
+    row["requests_per_output"] = 1 / max(1e-12, traffic.made_share)
     return _decide(row, target, backend, offline)
 
 
