@@ -80,14 +80,13 @@ def ceilings(frame: pd.DataFrame, targets: list[float]) -> pd.DataFrame:
 def held_out(args, config_text: str, frame: pd.DataFrame) -> None:
     """The rules fitted on every corpus image, applied to other photos: saving against the best fixed quality at
     the same p10 on those photos (what an independent check of a tuned config measures)."""
-    from resizer.samples import sample_photos_dir
+    from resizer.samples import SAMPLE_PHOTOS, sample_photos_dir
 
-    root = str(sample_photos_dir()) if args.holdout == "bundled" else args.holdout
-    files = sorted(p.name for p in Path(root).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if args.holdout == "bundled":
-        from resizer.samples import SAMPLE_PHOTOS
-
-        files = [f for f in files if f in SAMPLE_PHOTOS]
+        root, files = str(sample_photos_dir()), list(SAMPLE_PHOTOS)
+    else:
+        root = args.holdout
+        files = sorted(p.name for p in Path(root).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     hold = load(argparse.Namespace(**{**vars(args), "cached_only": False}), config_text, files, root)
     rows = pd.concat([P.held_out(frame[frame.variant == v], part, variant_rules(part))
                       for v, part in hold.groupby("variant")], ignore_index=True)
