@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from .config import BACKENDS, PER_IMAGE_NEEDS_VIPS, has_per_image_quality, load_config
+from .config import BACKENDS, backend_refusal, load_config
 from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
@@ -67,8 +67,9 @@ def _run_variants(args: argparse.Namespace) -> int:
     from functools import partial
 
     config = _worker_config(args.config)  # a bad config fails here, once, not in every worker
-    if args.backend and args.backend != "vips" and has_per_image_quality(config.variants):
-        print(f"resizer: --backend {args.backend}: {PER_IMAGE_NEEDS_VIPS}", file=sys.stderr)
+    refused = args.backend and backend_refusal(args.backend, config.variants)
+    if refused:
+        print(f"resizer: --backend {args.backend}: {config.source}: {refused[0]}: {refused[1]}", file=sys.stderr)
         return 2
     stems: dict[str, Path] = {}
     for image in args.images:

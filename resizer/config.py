@@ -73,9 +73,12 @@ class QualitySearch(NamedTuple):
 
 
 class EncoderSettings(NamedTuple):
-    """Backend-neutral encoder settings for one format; the backends map them to their own parameters.
-    `per_image`: a per-image quality rule run on every miss; `search`: one run offline (None, None: `quality` for
-    every image)."""
+    """Backend-neutral encoder settings for one format; the backends map them to their own parameters
+    (docs/ENCODERS.md). `per_image`: a per-image quality rule run on every miss; `search`: one run offline (None,
+    None: `quality` for every image). `mozjpeg` (JPEG): mozjpeg's trellis quantisation, overshoot deringing,
+    optimised progressive scans and quantisation table 3, as sharp's `mozjpeg: true`; `sharp_yuv` (WebP): the
+    sharp RGB->YUV conversion; `palette` (PNG): quantised to at most `colours` colours at quantisation `quality`
+    with `dither`. For PNG with a palette, `quality` is the quantiser's."""
 
     quality: int | None = None
     effort: int | None = None
@@ -83,6 +86,35 @@ class EncoderSettings(NamedTuple):
     progressive: bool | None = None
     per_image: PerImageQuality | None = None
     search: QualitySearch | None = None
+    mozjpeg: bool | None = None
+    sharp_yuv: bool | None = None
+    palette: bool | None = None
+    colours: int | None = None
+    dither: float | None = None
+
+    def sweepable(self) -> dict[str, Any]:
+        """The settings besides quality that shape the bytes, as set (what an encoder candidate names)."""
+        return {k: v for k, v in self._asdict().items() if k in SWEEPABLE and v is not None}
+
+
+# The encoder settings the workbench sweeps beside quality (resizer_bench.encoders), per format, in config order.
+SWEEPABLE_BY_FORMAT = {"jpeg": ("subsampling", "progressive", "mozjpeg"),
+                       "png": ("effort", "palette", "colours", "dither"),
+                       "webp": ("effort", "sharp_yuv"),
+                       "avif": ("effort", "subsampling")}
+SWEEPABLE = frozenset(k for keys in SWEEPABLE_BY_FORMAT.values() for k in keys)
+# Switches whose `false` writes the same bytes as leaving them out: left out of the settings id either way, so
+# writing `mozjpeg = false` into a config keeps its keys.
+OFF_BY_DEFAULT = ("mozjpeg", "sharp_yuv", "palette")
+# Settings a backend's library cannot write (a config asking for one is refused, never silently ignored). Pillow
+# 13's libjpeg-turbo has no trellis quantisation, its libwebp binding no sharp-YUV switch, and its quantiser is
+# not libimagequant (its palettes would be other bytes than libvips'); per-image quality scores with libvips.
+BACKEND_LACKS = {"pillow": {"mozjpeg": "mozjpeg's optimisations (Pillow's libjpeg-turbo has none)",
+                            "sharp_yuv": "WebP's sharp YUV (Pillow's WebP encoder does not expose it)",
+                            "palette": "PNG palettes (Pillow has no libimagequant here)",
+                            "per_image": "per-image quality (its score is computed with libvips)",
+                            "search": "a quality search (its score is computed with libvips)"}}
+PNG_COLOURS = (2, 4, 16, 256)  # libvips writes palettes of 1, 2, 4 or 8 bits
 
 
 class Variant(NamedTuple):
@@ -151,11 +183,17 @@ class Config(NamedTuple):
         return self.ids[variant, fmt]
 
 
-PER_IMAGE_NEEDS_VIPS = "per-image quality needs the vips backend (its score is computed with libvips)"
-
-
-def has_per_image_quality(variants: Mapping[str, Variant]) -> bool:
-    return any(e.per_image or e.search for v in variants.values() for e in v.encoders.values())
+def backend_refusal(backend: str, variants: Mapping[str, Variant]) -> tuple[str, str] | None:
+    """(field, problem) for the first encoder setting of `variants` that `backend` cannot write, else None: the
+    parser and every `--backend` override refuse such a config rather than write other bytes than it names."""
+    lacks = BACKEND_LACKS.get(backend, {})
+    for v in variants.values():
+        for fmt, settings in v.encoders.items():
+            for name, value in settings._asdict().items():
+                if name in lacks and value:
+                    return (f"variants.{v.name}.encoders.{fmt}.{name}",
+                            f"the {backend} backend cannot write {lacks[name]}; use backend = \"vips\"")
+    return None
 
 
 def canonical_settings(config: Config, variant: str, fmt: str) -> dict[str, Any]:
@@ -164,7 +202,8 @@ def canonical_settings(config: Config, variant: str, fmt: str) -> dict[str, Any]
     order) and no unset values, so a new optional setting leaves existing ids alone."""
     v = config.variants[variant]
     return {"transform": TRANSFORM_VERSION, "backend": config.backend, "size": v.size,
-            "encoders": {f: {k: value for k, value in v.encoder(f)._asdict().items() if value is not None}
+            "encoders": {f: {k: value for k, value in v.encoder(f)._asdict().items()
+                             if value is not None and not (k in OFF_BY_DEFAULT and value is False)}
                          for f in formats_written_for(fmt)}}
 
 
@@ -308,8 +347,9 @@ class _Parser:
         if not variants_raw:
             self.fail("variants", "at least one variant is required")
         variants = {name: self.variant(name, spec, defaults) for name, spec in variants_raw.items()}
-        if backend != "vips" and has_per_image_quality(variants):
-            self.fail("backend", PER_IMAGE_NEEDS_VIPS)
+        refused = backend_refusal(backend, variants)
+        if refused:
+            self.fail(*refused)
         intermediate = self.intermediate(self.table(raw, "intermediate", ""))
         return Config(backend, prefix, bucket, region, limits, MappingProxyType(variants), self.source, text,
                       intermediate=intermediate)
@@ -353,8 +393,8 @@ class _Parser:
 
     def encoder(self, fmt: str, spec: Mapping[str, Any], where: str, base: EncoderSettings) -> EncoderSettings:
         rules = {"per_image", "search"}
-        allowed = {"jpeg": {"quality", "subsampling", "progressive", *rules}, "png": {"effort"},
-                   "webp": {"quality", "effort", *rules}, "avif": {"quality", "effort", "subsampling", *rules}}[fmt]
+        allowed = {"jpeg": {"quality", *rules}, "png": {"quality"}, "webp": {"quality", *rules},
+                   "avif": {"quality", *rules}}[fmt] | set(SWEEPABLE_BY_FORMAT[fmt])
         self.known_keys(spec, allowed, where)
         values: dict[str, Any] = {}
         if "quality" in spec:
@@ -370,13 +410,29 @@ class _Parser:
             s = values["subsampling"] = self.typed(spec["subsampling"], str, where + "subsampling")
             if s not in ("4:2:0", "4:4:4"):
                 self.fail(where + "subsampling", f"must be '4:2:0' or '4:4:4', got {s!r}")
-        if "progressive" in spec:
-            values["progressive"] = self.typed(spec["progressive"], bool, where + "progressive")
+        for switch in ("progressive", *OFF_BY_DEFAULT):
+            if switch in spec:
+                values[switch] = self.typed(spec[switch], bool, where + switch)
+        if "colours" in spec:
+            c = values["colours"] = self.typed(spec["colours"], int, where + "colours")
+            if c not in PNG_COLOURS:
+                self.fail(where + "colours", f"must be one of {', '.join(map(str, PNG_COLOURS))} (palettes of 1, 2, "
+                                             f"4 or 8 bits), got {c}")
+        if "dither" in spec:
+            d = values["dither"] = self.number(spec["dither"], where + "dither")
+            if not 0 <= d <= 1:
+                self.fail(where + "dither", f"must be between 0 and 1, got {d:g}")
+        if fmt == "png":
+            palette_only = [k for k in ("quality", "colours", "dither") if k in spec]
+            if palette_only and not spec.get("palette", base.palette):
+                self.fail(where + palette_only[0], "applies to a palette only: set palette = true")
         if "per_image" in spec:
             values["per_image"] = self.per_image(spec["per_image"], where + "per_image.")
         if "search" in spec:
             values["search"] = self.search(spec["search"], where + "search.")
         settings = base._replace(**values)
+        if fmt == "png" and not settings.palette:  # a variant turning the defaults' palette off
+            settings = settings._replace(quality=None, colours=None, dither=None)
         if settings.per_image and settings.search:
             self.fail(where[:-1], "has both a per_image rule and a search; keep one")
         return settings

@@ -181,6 +181,49 @@ def test_png_webp_avif_settings_map_to_the_library(name, photo_images):
         "subsampling_x": 0, "subsampling_y": 0, "high_bitdepth": 0}
 
 
+def close_to(data: bytes, image: np.ndarray, mean_error: float) -> bool:
+    """Decoded `data` is within `mean_error` levels of `image` on average (RGB)."""
+    return float(np.abs(np.asarray(decode(data).convert("RGB"), np.float64) - image[..., :3]).mean()) < mean_error
+
+
+def test_vips_writes_mozjpeg_and_sharp_yuv_with_libvips(photo_images):
+    backend, image = get_backend("vips"), photo_images["vips"]
+    pixels = np.ndarray((image.height, image.width, image.bands), np.uint8, image.write_to_memory())
+    today = EncoderSettings(quality=80, subsampling="4:2:0", progressive=True)
+    plain, moz = (backend.encode(image, "jpeg", today._replace(mozjpeg=on)) for on in (False, True))
+    assert plain == backend.encode(image, "jpeg", today)  # off: Pillow's encoder, today's bytes
+    assert len(moz) < 0.95 * len(plain)  # trellis quantisation
+    # mozjpeg's table 3 (ImageMagick's), not libjpeg's Annex K table that Pillow scales
+    assert decode(moz).quantization[0] != decode(plain).quantization[0]
+    assert decode(moz).info.get("progressive") == 1
+    assert JpegImagePlugin.get_sampling(decode(moz)) == 2
+    assert close_to(moz, pixels, 4)
+    webp = EncoderSettings(quality=80, effort=4)
+    sharp = backend.encode(image, "webp", webp._replace(sharp_yuv=True))
+    assert sharp != backend.encode(image, "webp", webp) and close_to(sharp, pixels, 4)
+
+
+def test_vips_png_palette_keeps_colours_and_alpha(photo_images):
+    backend, image = get_backend("vips"), photo_images["vips"]
+    lossless = backend.encode(image, "png", EncoderSettings(effort=6))
+    full, sixteen = (decode(backend.encode(image, "png", EncoderSettings(effort=6, palette=True, colours=c)))
+                     for c in (256, 16))
+    assert full.mode == sixteen.mode == "P"
+    assert len(sixteen.getcolors(256)) <= 16 < len(full.getcolors(256))
+    assert len(backend.encode(image, "png", EncoderSettings(effort=6, palette=True))) < len(lossless) / 2
+    half = image.bandjoin((image[0] > 128).ifthenelse(255, 0))  # opaque where red is bright, clear elsewhere
+    alpha = np.asarray(decode(backend.encode(half, "png", EncoderSettings(palette=True))).convert("RGBA"))[..., 3]
+    assert np.array_equal(alpha > 127, np.ndarray((image.height, image.width, 3), np.uint8,
+                                                  image.write_to_memory())[..., 0] > 128)
+
+
+@pytest.mark.parametrize("setting", ["mozjpeg", "sharp_yuv", "palette"])
+def test_pillow_refuses_what_it_cannot_write(setting, photo_images):
+    fmt = {"mozjpeg": "jpeg", "sharp_yuv": "webp", "palette": "png"}[setting]
+    with pytest.raises(ValueError, match=setting):
+        get_backend("pillow").encode(photo_images["pillow"], fmt, EncoderSettings(**{setting: True}))
+
+
 @BACKEND_NAMES
 @pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "avif"])
 def test_encoders_write_no_metadata(name, fmt, sample_photos):

@@ -38,6 +38,17 @@ def test_variants_writes_every_variant_and_a_table(photos, tmp_path, capsys, bac
             assert max(image.size) <= variant.size
 
 
+def test_variants_refuses_a_backend_override_that_cannot_write_the_config(photos, tmp_path, capsys):
+    config = tmp_path / "moz.toml"
+    config.write_text("[variants.sm]\nsize = 100\n[variants.sm.encoders.jpeg]\nmozjpeg = true\n")
+    out = tmp_path / "out"
+    assert main(["variants", str(photos[0]), "-o", str(out), "--config", str(config), "--backend", "pillow"]) == 2
+    err = capsys.readouterr().err
+    assert "--backend pillow" in err and "variants.sm.encoders.jpeg.mozjpeg" in err and "mozjpeg" in err
+    assert not out.exists()
+    assert main(["variants", str(photos[0]), "-o", str(out), "--config", str(config), "--backend", "vips"]) == 0
+
+
 def test_variants_with_accept_writes_the_negotiated_format(photos, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["variants", str(photos[0]), "-o", str(out), "--accept", "image/webp"]) == 0

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
-from ..config import EncoderSettings
+from ..config import BACKEND_LACKS, EncoderSettings
 from .base import SRGB_PROBE, Backend, SourceInfo
 from .pillow_save import PIL_FORMATS, save
 
@@ -109,6 +109,9 @@ class PillowBackend(Backend):
         self.threads = threads
 
     def encode(self, image: Image.Image, fmt: str, settings: EncoderSettings) -> bytes:
+        lacking = [name for name, what in BACKEND_LACKS[self.name].items() if getattr(settings, name)]
+        if lacking:  # the config refuses these (config.backend_refusal); a direct caller must not get other bytes
+            raise ValueError(f"the pillow backend cannot write {', '.join(lacking)}")
         return save(image, fmt, settings, self.threads)
 
 
