@@ -137,6 +137,7 @@ class VipsBackend(Backend):
         s = settings
         subsample = SUBSAMPLE.get(s.subsampling)
         save: Callable[..., bytes]
+        params: dict[str, object]
         if fmt == "jpeg":  # mozjpeg on
             save, params = image.jpegsave_buffer, {"Q": s.quality, "subsample_mode": subsample,
                                                    "interlace": s.progressive, "optimize_coding": True, **MOZJPEG}
