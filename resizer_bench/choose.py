@@ -20,6 +20,8 @@ import pandas as pd
 
 from resizer.config import BACKENDS, parse_config
 
+from . import cost
+from .encoder_choice import EncoderTarget, choose_encoder, settings_changes
 from .sweep import LOSSY
 
 
@@ -46,6 +48,9 @@ class VariantChoice:
     formats: tuple[str, ...]  # the ladder (input order when kept)
     qualities: dict[str, int] = field(default_factory=dict)  # format -> chosen quality
     table: pd.DataFrame | None = None  # per format: the chosen point and its statistics
+    settings: dict[str, str] = field(default_factory=dict)  # format -> the chosen encoder set (sweep.settings_text)
+    changes: dict[str, dict] = field(default_factory=dict)  # format -> what the config must change to write it
+    encoders: pd.DataFrame | None = None  # per format x swept set: the comparison (encoder_choice.TABLE_COLUMNS)
 
 
 @dataclass
@@ -54,6 +59,11 @@ class Choice:
     backend_note: str
     variants: dict[str, VariantChoice]
     backend_table: pd.DataFrame | None = None
+
+    def encoder_table(self) -> pd.DataFrame:
+        """Every variant's encoder comparison (data/encoder_choice.csv)."""
+        parts = [v.encoders for v in self.variants.values() if v.encoders is not None and len(v.encoders)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     def summary(self) -> pd.DataFrame:
         rows = []
@@ -163,11 +173,42 @@ def choose_backend(ladders: dict[str, tuple[str, ...]], mix: dict[str, float], s
     return str(best.backend), note, table
 
 
+def chosen_rows(quality: pd.DataFrame, choice: "Choice", variant: str, fmt: str) -> pd.DataFrame:
+    """The sweep rows of what the choice ships for (variant, format): chosen backend, encoder set and quality."""
+    vc = choice.variants[variant]
+    rows = quality[(quality.variant == variant) & (quality.backend == choice.backend) & (quality.format == fmt)
+                   & (quality.quality == vc.qualities[fmt])]
+    return rows[rows.settings == vc.settings[fmt]] if fmt in vc.settings else rows
+
+
+def choose_sets(quality: pd.DataFrame, variant: str, backend: str, target: Target, *, current: dict,
+                encoder_target: EncoderTarget, traffic: cost.Traffic, prices: cost.Prices,
+                today_ms: dict) -> pd.DataFrame:
+    """Per format of `variant` on `backend`: the encoder sets compared (`encoder_choice.choose_encoder`); empty
+    when the sweep has one set only (or predates sets)."""
+    if "settings" not in quality:
+        return pd.DataFrame()
+    rows = quality[(quality.variant == variant) & (quality.backend == backend) & quality.quality.notna()
+                   & quality.format.isin(LOSSY) & quality[target.metric].notna()]
+    parts = [choose_encoder(group, variant, encoder_target, current_quality=current.get(fmt), traffic=traffic,
+                            prices=prices, today_miss_ms=today_ms.get((backend, variant, fmt)))
+             for fmt, group in rows.groupby("format", sort=False) if group.settings.nunique() > 1]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | None = None,
            cold_start: pd.DataFrame | None = None, target: Target = Target(), mix: dict[str, float] | None = None,
-           cold_start_share: float = 0.02, threads: int = 1) -> Choice:
-    """Decide backend, per-variant ladder and per-format quality (module docstring)."""
+           cold_start_share: float = 0.02, threads: int = 1, encoder_target: EncoderTarget | None = None,
+           traffic: cost.Traffic | None = None, prices: cost.Prices | None = None) -> Choice:
+    """Decide backend, per-variant ladder, per-format encoder set and quality (module docstring;
+    encoder_choice's for the sets)."""
     config = parse_config(config_text)
+    encoder_target = encoder_target or EncoderTarget(metric=target.metric, threshold=target.threshold,
+                                                     quantile=target.quantile, margin=target.margin,
+                                                     seed=target.seed)
+    traffic = traffic or cost.Traffic(variant_mix=mix or cost.Traffic().variant_mix)
+    prices = prices or cost.Prices()
+    today_ms = latency_ms(speed, threads)
     mix = mix or {v: 1.0 for v in config.variants}
     counts = quality.groupby("variant").file.nunique().to_dict()
     # the sweep's coverage (kept in the table's metadata) also counts images of variants it did not sweep
@@ -186,7 +227,15 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
                 out[name] = VariantChoice(name, n, False, f"kept: {why}", variant.formats)
                 continue
             current = {f: e.quality for f, e in variant.encoders.items()}
-            table = choose_formats(quality, name, backend, target, current)
+            sets = choose_sets(quality, name, backend, target, current=current, encoder_target=encoder_target,
+                               traffic=traffic, prices=prices, today_ms=today_ms)
+            shipped = sets[sets.chosen].set_index("format").settings.to_dict() if len(sets) else {}
+            inputs = sets[sets.current].set_index("format").settings.to_dict() if len(sets) else {}
+            mine = quality[quality.variant == name]
+            if "settings" in mine:  # each format's rows of its shipped set (the input's where only it was swept)
+                wanted = mine.format.map(shipped)
+                mine = mine[mine.settings.eq(wanted) | (wanted.isna() & mine.current)]
+            table = choose_formats(mine, name, backend, target, current)
             size = table.set_index("format").bytes
             ladder = tuple(sorted(variant.formats, key=lambda f: size.get(f, np.inf)))
             missed = table[~table.reached].format.tolist()
@@ -195,8 +244,13 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
             if same:
                 note += (f"; input quality kept for {', '.join(same)} (a new one saves < {100 * target.margin:g}% "
                          "bytes)")
+            changes = {f: settings_changes(shipped[f], inputs[f]) for f in shipped if shipped[f] != inputs[f]}
+            if changes:
+                note += "; encoder settings changed for " + ", ".join(
+                    f"{f} ({shipped[f]})" for f in changes)
             out[name] = VariantChoice(name, n, True, note, ladder, dict(zip(table.format, table.quality,
-                                                                            strict=True)), table)
+                                                                            strict=True)), table,
+                                      settings=shipped, changes=changes, encoders=sets)
         return out
 
     first = per_variant(config.backend)
@@ -224,6 +278,7 @@ def config_toml(config_text: str, choice: Choice, header: str = "", per_image: d
         encoders = spec.setdefault("encoders", {})
         for fmt, q in vc.qualities.items():
             encoders.setdefault(fmt, {})["quality"] = int(q)
+            encoders[fmt].update(vc.changes.get(fmt, {}))
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()] if header else []
     text = "\n".join(lines + ([""] if lines else []) + _toml_table(raw, ())) + "\n"
     parse_config(text, "<chosen>")  # never write a config the loader refuses
@@ -267,9 +322,7 @@ def _baseline_and_chosen(quality: pd.DataFrame, choice: Choice, name: str,
     vc = choice.variants[name]
     fmt = vc.formats[0]
     base = quality[(quality.variant == name) & quality.baseline & (quality.backend == baseline_backend)]
-    new = quality[(quality.variant == name) & (quality.backend == choice.backend) & (quality.format == fmt)
-                  & (quality.quality == vc.qualities[fmt])]
-    return base, new
+    return base, chosen_rows(quality, choice, name, fmt)
 
 
 def savings(quality: pd.DataFrame, choice: Choice, *, metric: str = "s2_equiv",

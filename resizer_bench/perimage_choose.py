@@ -38,6 +38,7 @@ from resizer.edge.runtime import MB_PER_VCPU
 
 from . import cost
 from . import perimage as P
+from .choose import chosen_rows
 
 RULE = "probeverify[s2_edge]"  # run on every miss at the edge (config.PerImageQuality)
 SEARCH = "search[s2_edge]"  # exact bisection, searched offline by warm and variants (config.QualitySearch)
@@ -300,9 +301,7 @@ def format_by_image(quality: pd.DataFrame, choice, *, ladder: pd.DataFrame | Non
         formats = [f for f in vc.formats if f in (vc.qualities or {})] if vc.qualities else []
         if len(formats) < 2:
             continue
-        q = quality[(quality.variant == name) & (quality.backend == choice.backend)]
-        picks = [q[(q.format == f) & (q.quality == vc.qualities[f])].set_index("file")[["bytes", metric]]
-                 for f in formats]
+        picks = [chosen_rows(quality, choice, name, f).set_index("file")[["bytes", metric]] for f in formats]
         rows.append(_format_row(name, "fixed qualities", formats, picks, metric))
     if ladder is not None and not ladder.empty:
         need = P.needed_quality(ladder, threshold)
@@ -344,8 +343,7 @@ def variant_bytes(quality: pd.DataFrame, choice, metric: str = "s2_equiv") -> pd
         fmt = vc.formats[0] if vc.formats else None
         if fmt not in (vc.qualities or {}):
             continue
-        q = quality[(quality.variant == name) & (quality.backend == choice.backend) & (quality.format == fmt)
-                    & (quality.quality == vc.qualities[fmt])]
+        q = chosen_rows(quality, choice, name, fmt)
         if len(q):
             shipped[name] = q.set_index("file")
     if not shipped:
@@ -378,9 +376,7 @@ def plot_variant_bytes(quality: pd.DataFrame, choice, table: pd.DataFrame):
     per = []
     for r in table.itertuples():
         vc = choice.variants[r.variant]
-        fmt = vc.formats[0]
-        q = quality[(quality.variant == r.variant) & (quality.backend == choice.backend) & (quality.format == fmt)
-                    & (quality.quality == vc.qualities[fmt])]
+        q = chosen_rows(quality, choice, r.variant, vc.formats[0])
         per.append(q.set_index("file").bytes.rename(r.box))
     wide = pd.concat(per, axis=1).dropna()
     for _, line in wide.iterrows():

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from resizer.config import BACKENDS, parse_config
-from resizer.formats import LOSSY_FORMATS, sniff
+from resizer.config import BACKEND_LACKS, BACKENDS, OFF_BY_DEFAULT, SWEEPABLE_BY_FORMAT, parse_config
+from resizer.formats import LOSSY_FORMATS, OUTPUT_FORMATS, sniff
 from resizer.negotiate import FALLBACK
 from resizer.pipeline import render_variants
 
@@ -34,6 +34,14 @@ QUICK_QUALITIES = {"jpeg": (70, 85), "webp": (70, 85), "avif": (50, 65)}
 QUICK_VARIANTS = ("sm", "md")
 QUICK_IMAGES = 3
 BASELINE_QUALITY = 80  # the original product: the original's format at quality 80 (PNG stays lossless)
+# Encoder setting sets swept beside quality, per format: each is applied over the input config's encoder settings,
+# and the input's own set is always swept too (first). docs/ENCODERS.md, "Tuning the encoder settings", says why
+# these: mozjpeg's optimisations at 4:2:0 and 4:4:4, WebP's sharp YUV and its slowest method, AVIF at 4:4:4.
+ENCODER_SETS: dict[str, tuple[dict, ...]] = {
+    "jpeg": ({"mozjpeg": False}, {"mozjpeg": True}, {"mozjpeg": True, "subsampling": "4:4:4"}),
+    "webp": ({"sharp_yuv": False}, {"sharp_yuv": True}, {"effort": 6}),
+    "avif": ({"subsampling": "4:2:0"}, {"subsampling": "4:4:4"}),
+}
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,41 @@ class SweepTask:
     config_text: str
     variants: tuple[str, ...]  # only variants whose box this image is larger than
     qualities: tuple[tuple[str, tuple[int, ...]], ...]  # format -> qualities, in order
+    sets: tuple[tuple[str, str, tuple[tuple[str, object], ...]], ...] = ()  # (variant, format, one set's changes)
 
 
-def with_quality(variant, fmt: str, quality: int | None):
-    """`variant` with `fmt`'s encoder quality replaced (None keeps it)."""
-    if quality is None:
+def with_quality(variant, fmt: str, quality: int | None, changes: dict | None = None):
+    """`variant` with `fmt`'s encoder quality replaced (None keeps it) and the settings `changes` applied."""
+    if quality is None and not changes:
         return variant
     encoders = dict(variant.encoders)
-    encoders[fmt] = encoders[fmt]._replace(quality=quality)
+    encoders[fmt] = encoders[fmt]._replace(**(changes or {}), **({} if quality is None else {"quality": quality}))
     return variant._replace(encoders=MappingProxyType(encoders))
+
+
+def settings_text(settings) -> str:
+    """An encoder's sweepable settings as one canonical line, e.g. "subsampling=4:2:0 progressive=true
+    mozjpeg=true" (switches that are off are left out: they write the same bytes as unset)."""
+    values = settings.sweepable()
+    parts = [f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+             for key in dict.fromkeys(k for keys in SWEEPABLE_BY_FORMAT.values() for k in keys)
+             if (value := values.get(key)) is not None and not (key in OFF_BY_DEFAULT and value is False)]
+    return " ".join(parts) or "(library defaults)"
+
+
+def encoder_sets(variant, fmt: str, backend: str, sets=None) -> list[dict]:
+    """The setting changes swept for `fmt` of `variant` on `backend`: {} (the input's own settings) first, then
+    each of `sets` (default ENCODER_SETS) that writes other settings than one before it and that `backend` can
+    write."""
+    base = variant.encoder(fmt)
+    lacks = BACKEND_LACKS.get(backend, {})
+    out, seen = [{}], {settings_text(base)}
+    for changes in (ENCODER_SETS if sets is None else sets).get(fmt, ()):
+        text = settings_text(base._replace(**changes))
+        if text not in seen and not any(changes.get(k) for k in lacks):
+            out.append(dict(changes))
+            seen.add(text)
+    return out
 
 
 def baseline_format(data: bytes) -> str:
@@ -94,11 +128,14 @@ def _warm_up_once(backend: str, fmt: str) -> None:
     render_variants(buf.getvalue(), [(variant, fmt)], backend=backend)
 
 
-def requests_for(variant, qualities: dict[str, tuple[int, ...]], base_fmt: str) -> list[tuple]:
-    """(variant with quality, format, quality, is_baseline) for one variant: the grid, plus the baseline (the
-    original's format at quality 80, or lossless PNG) unless the grid already holds it."""
-    grid = [(with_quality(variant, fmt, q), fmt, q, fmt == base_fmt and q == BASELINE_QUALITY)
-            for fmt, qs in qualities.items() for q in qs]
+def requests_for(variant, qualities: dict[str, tuple[int, ...]], base_fmt: str,
+                 sets: dict[str, list[dict]] | None = None) -> list[tuple]:
+    """(variant with quality and settings, format, quality, is_baseline) for one variant: the grid of qualities x
+    setting sets (`sets`: format -> changes, {} = the input's settings; default: the input's only), plus the
+    baseline (the original's format at quality 80 with the input's settings, or lossless PNG) unless the grid
+    already holds it."""
+    grid = [(with_quality(variant, fmt, q, changes), fmt, q, not changes and fmt == base_fmt and q == BASELINE_QUALITY)
+            for fmt, qs in qualities.items() for changes in (sets or {}).get(fmt, [{}]) for q in qs]
     if base_fmt == "png":
         grid.append((variant, "png", None, True))
     elif not any(is_base for *_, is_base in grid):
@@ -111,8 +148,11 @@ def sweep_image(task: SweepTask) -> list[dict]:
     data = Path(task.path).read_bytes()
     config = parse_config(task.config_text)
     base_fmt = baseline_format(data)
+    sets: dict[str, dict[str, list[dict]]] = {}
+    for name, fmt, changes in task.sets:
+        sets.setdefault(name, {}).setdefault(fmt, []).append(dict(changes))
     requests = [r for name in task.variants for r in requests_for(config.variant(name), dict(task.qualities),
-                                                                  base_fmt)]
+                                                                  base_fmt, sets.get(name))]
     warm_up(task.backend, {fmt for _, fmt, _, _ in requests})
     results = render_variants(data, [(v, f) for v, f, _, _ in requests], backend=task.backend,
                               limits=config.limits)
@@ -120,8 +160,11 @@ def sweep_image(task: SweepTask) -> list[dict]:
     scorers = {}  # (width, height) -> (reference, SSIMULACRA2 scorer of it)
     version = backend_version(task.backend)
     rows = []
+    current = {name: {f: settings_text(config.variant(name).encoder(f)) for f in OUTPUT_FORMATS}
+               for name in task.variants}
     for (variant, fmt, quality, is_baseline), result in zip(requests, results, strict=True):
         size = (result.width, result.height)
+        text = settings_text(variant.encoder(fmt))
         if size not in scorers:
             ref = metrics.reference(source, *size)
             scorers[size] = (ref, metrics.Ssimulacra2(ref, pad_scales=True))
@@ -129,10 +172,12 @@ def sweep_image(task: SweepTask) -> list[dict]:
         dist = metrics.decode_rgb(result.data)
         rows.append(dict(
             file=task.file, backend=task.backend, variant=variant.name, box=variant.size, format=fmt,
-            written=result.format, quality=quality, baseline=is_baseline, source_width=source.width,
+            written=result.format, quality=quality, settings=text, current=text == current[variant.name][fmt],
+            baseline=is_baseline, source_width=source.width,
             source_height=source.height, width=result.width, height=result.height, bytes=len(result.data),
             bpp=len(result.data) * 8 / (size[0] * size[1]), ssim=metrics.ssim(ref, dist), s2=scorer(dist),
-            s2_scales=len(scorer.levels), resize_ms=result.timings.get("resize", np.nan),
+            s2_scales=len(scorer.levels), decode_ms=sum(result.timings.get(k, 0.0) for k in DECODE_TIMINGS),
+            resize_ms=result.timings.get("resize", np.nan) + result.timings.get("render", 0.0),
             encode_ms=result.timings["encode"], backend_version=version))
     return rows
 
@@ -150,14 +195,16 @@ def coverage(images: pd.DataFrame, config, variants, min_images: int) -> pd.Data
 
 def run_sweep(dataset: Dataset, *, config_text: str, variants, qualities: dict[str, tuple[int, ...]],
               backends=BACKENDS, min_images: int = 1, calibration: dict | None = None, workers: int = 0,
-              scheduler: str = "") -> pd.DataFrame:
+              scheduler: str = "", sets: dict[str, list[dict]] | None = None) -> pd.DataFrame:
     """The sweep over image x backend of `dataset`, in parallel; one row per encoded output.
 
     Only (image, variant) pairs where the image is larger than the box are encoded: a smaller original comes
     out at its own size, so it measures re-encoding, not the variant, and costs full-size AVIF encodes.
     Variants with fewer than `min_images` such images are left out (see `coverage`). `s2` is
     `metrics.quality_score`; `s2_equiv` restates it on the 6-scale scale with `calibration` (scale count ->
-    (a, b); default `metrics.S2_CALIBRATION`), and is what the chooser thresholds.
+    (a, b); default `metrics.S2_CALIBRATION`), and is what the chooser thresholds. `sets`: format -> the encoder
+    setting changes to sweep beside the input's (`encoder_sets`; default ENCODER_SETS, {} for none); `settings`
+    names each row's set (`settings_text`), `current` marks the input's.
     """
     config = parse_config(config_text)
     cover = coverage(dataset.images, config, variants, min_images)
@@ -167,7 +214,8 @@ def run_sweep(dataset: Dataset, *, config_text: str, variants, qualities: dict[s
     tasks = []
     for image in images.sort_values("pixels", ascending=False).itertuples():  # biggest first: load balance
         mine = tuple(v for v, box in swept if max(image.width, image.height) > box)
-        tasks += [SweepTask(str(dataset.path(image.file)), image.file, b, config_text, mine, qual)
+        tasks += [SweepTask(str(dataset.path(image.file)), image.file, b, config_text, mine, qual,
+                            _task_sets(config, mine, qualities, b, sets))
                   for b in backends if mine]
     rows = [row for rows in run_tasks(sweep_image, tasks, workers=workers, scheduler=scheduler, desc="quality")
             for row in rows]
@@ -180,9 +228,17 @@ def run_sweep(dataset: Dataset, *, config_text: str, variants, qualities: dict[s
     return frame
 
 
-SWEEP_COLUMNS = ["file", "backend", "variant", "box", "format", "written", "quality", "baseline", "source_width",
-                 "source_height", "width", "height", "bytes", "bpp", "ssim", "s2", "s2_scales", "resize_ms",
-                 "encode_ms", "backend_version", "s2_equiv"]
+def _task_sets(config, variants, qualities, backend: str, sets) -> tuple:
+    """The sweep task's (variant, format, changes): `encoder_sets` of each variant and format."""
+    return tuple((name, fmt, tuple(changes.items())) for name in variants for fmt in qualities
+                 for changes in encoder_sets(config.variant(name), fmt, backend, sets))
+
+
+# Source steps of a miss: what a variant pays before its resize (libvips decodes lazily: see pipeline's docstring)
+DECODE_TIMINGS = ("sniff", "check_bytes", "probe", "check_pixels", "load", "auto_orient", "to_srgb")
+SWEEP_COLUMNS = ["file", "backend", "variant", "box", "format", "written", "quality", "settings", "current",
+                 "baseline", "source_width", "source_height", "width", "height", "bytes", "bpp", "ssim", "s2",
+                 "s2_scales", "decode_ms", "resize_ms", "encode_ms", "backend_version", "s2_equiv"]
 
 
 def sweep_grid(config, *, quick: bool, variants=(), formats=(), qualities=None) -> tuple[list, dict]:
