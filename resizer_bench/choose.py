@@ -21,7 +21,7 @@ import pandas as pd
 from resizer.config import BACKENDS, parse_config
 
 from . import cost
-from .encoder_choice import EncoderTarget, choose_encoder, settings_changes
+from .encoder_choice import EncoderTarget, choose_encoder, settings_changes, with_miss
 from .sweep import LOSSY
 
 
@@ -188,8 +188,8 @@ def choose_sets(quality: pd.DataFrame, variant: str, backend: str, target: Targe
     when the sweep has one set only (or predates sets)."""
     if "settings" not in quality:
         return pd.DataFrame()
-    rows = quality[(quality.variant == variant) & (quality.backend == backend) & quality.quality.notna()
-                   & quality.format.isin(LOSSY) & quality[target.metric].notna()]
+    rows = with_miss(quality[(quality.variant == variant) & (quality.backend == backend)])
+    rows = rows[rows.quality.notna() & rows.format.isin(LOSSY) & rows[target.metric].notna()]
     parts = [choose_encoder(group, variant, encoder_target, current_quality=current.get(fmt), traffic=traffic,
                             prices=prices, today_miss_ms=today_ms.get((backend, variant, fmt)))
              for fmt, group in rows.groupby("format", sort=False) if group.settings.nunique() > 1]

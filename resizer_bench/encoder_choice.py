@@ -5,9 +5,10 @@ For each set, its quality is the chooser's usual one (the cheapest swept quality
 the target); sets are compared by their **mean bytes at the target** (interpolated between the two swept
 qualities around it, as `perimage.fixed_bytes_at` does), so a set is not favoured because its grid happens to land
 just above the target. A set other than the input's ships only when all of these hold:
-- **fast**: a miss at p50 takes at most `max_miss_ratio` x the input set's (the encode time it adds, from the
-  sweep, over today's miss: the speed table's latency when it has the case, else the sweep's decode + resize +
-  encode);
+- **fast**: the first viewer's wait on a miss at p50 is at most `max_miss_ratio` x the input set's: today's
+  transform (the speed table's 1-thread latency when it has the case, else the sweep's decode + resize + encode)
+  plus the encode time the set adds (sweep medians), scaled to the origin function's CPU share, plus `s3_ms` for
+  the GET of the original and the PUT of the variant (as the per-image study's wait);
 - **pays**: the cost model's monthly bill with it (bytes on every request, the encode time on every miss made at
   Lambda@Edge prices) is no higher than with the input's set;
 - **clear margin**: it saves at least `margin` of the input set's bytes at the target (hysteresis, as for
@@ -43,6 +44,7 @@ class EncoderTarget:
     folds: int = 5
     min_fold: int = 5
     cv_slack: float = 0.5  # the new rule's test p10 may be this much below the input rule's
+    s3_ms: float = 60.0  # a miss's GET of the original + PUT of the variant
     seed: int = 0
 
 
@@ -70,10 +72,18 @@ def settings_changes(chosen: str, current: str) -> dict[str, object]:
     return changes
 
 
+def with_miss(rows: pd.DataFrame) -> pd.DataFrame:
+    """Sweep rows with `miss_ms`, a miss's transform: the image's decode, its costliest resize of the variant in
+    any format (the sweep cuts every output of an image from one decode and one resize, which the first output
+    pays: libvips decodes lazily) and the row's encode. Pass every format's rows of a variant."""
+    first = rows.groupby(["file", "variant"]).resize_ms.transform("max")
+    return rows.assign(miss_ms=rows.decode_ms + first + rows.encode_ms)
+
+
 def curves(rows: pd.DataFrame, target: EncoderTarget) -> pd.DataFrame:
     """Per set x quality over the images every point has: images, the metric's quantile and minimum, mean bytes,
-    median encode ms and median miss ms (decode + resize + encode, from the sweep)."""
-    rows = rows.assign(miss_ms=rows.decode_ms + rows.resize_ms + rows.encode_ms)
+    median encode ms and median miss ms (`with_miss`, computed here from `rows` when they lack it)."""
+    rows = rows if "miss_ms" in rows else with_miss(rows)
     grouped = rows.groupby(["settings", "quality"], observed=True)
     table = grouped.agg(images=("file", "nunique"), p=(target.metric, lambda s: s.quantile(target.quantile)),
                         worst=(target.metric, "min"), bytes=("bytes", "mean"), encode_ms=("encode_ms", "median"),
@@ -123,26 +133,29 @@ def _pick(sets: pd.DataFrame, target: EncoderTarget) -> pd.Series:
     return eligible.loc[eligible.bytes_at_target.idxmin()] if len(eligible) else current
 
 
-def _priced(sets: pd.DataFrame, variant: str, traffic: cost.Traffic, prices: cost.Prices,
+def _priced(sets: pd.DataFrame, variant: str, target: EncoderTarget, traffic: cost.Traffic, prices: cost.Prices,
             today_miss_ms: float | None) -> pd.DataFrame:
-    """`sets` with miss_ratio (p50 miss over the input set's) and net_usd (monthly saving against the input's
-    set for this variant's share of the traffic, all of it served in this format: bytes on every request,
-    encode ms on every miss made)."""
+    """`sets` with miss_ms (the transform at p50: today's plus the encode time the set adds), miss_ratio (the
+    first viewer's wait on a miss over the input set's) and net_usd (monthly saving against the input's set for
+    this variant's share of the traffic, all of it served in this format: bytes on every request, the miss on
+    every output made)."""
     current = sets[sets.current].iloc[0]
     base_ms = today_miss_ms if today_miss_ms and today_miss_ms > 0 else current.miss_ms
-    extra_ms = sets.encode_ms - current.encode_ms
+    miss_ms = base_ms + sets.encode_ms - current.encode_ms
     share = traffic.variant_mix.get(variant, 0.0) / max(sum(traffic.variant_mix.values()), 1e-12)
     one = replace(traffic, requests_per_month=traffic.requests_per_month * share, variant_mix={variant: 1.0})
     scale = cost.cpu_factor(traffic.origin_memory_mb)
 
+    def wait(ms: float) -> float:
+        return ms * scale + target.s3_ms
+
     def bill(ms: float, size: float) -> float:
-        return cost.monthly_cost(one, miss_ms={variant: ms * scale}, response_bytes={variant: size},
+        return cost.monthly_cost(one, miss_ms={variant: wait(ms)}, response_bytes={variant: size},
                                  prices=prices)["total"]
 
     base_bill = bill(base_ms, current.bytes_at_target)
-    return sets.assign(miss_ratio=(base_ms + extra_ms) / base_ms,
-                       net_usd=[base_bill - bill(base_ms + e, b) for e, b in zip(extra_ms, sets.bytes_at_target,
-                                                                                   strict=True)])
+    return sets.assign(miss_ms=miss_ms, miss_ratio=[wait(ms) / wait(base_ms) for ms in miss_ms],
+                       net_usd=[base_bill - bill(ms, b) for ms, b in zip(miss_ms, sets.bytes_at_target, strict=True)])
 
 
 def choose_encoder(rows: pd.DataFrame, variant: str, target: EncoderTarget, *, current_quality: int | None = None,
@@ -154,7 +167,8 @@ def choose_encoder(rows: pd.DataFrame, variant: str, target: EncoderTarget, *, c
     traffic, prices = traffic or cost.Traffic(), prices or cost.Prices()
 
     def decide(part: pd.DataFrame, cq: int | None) -> pd.DataFrame:
-        sets = _priced(_per_set(curves(part, target), target, cq), variant, traffic, prices, today_miss_ms)
+        sets = _priced(_per_set(curves(part, target), target, cq), variant, target, traffic, prices,
+                      today_miss_ms)
         return sets.assign(pick=sets.settings == _pick(sets, target).settings)
 
     sets = decide(rows, current_quality)
@@ -218,3 +232,41 @@ def _why_not(r, sets: pd.DataFrame, target: EncoderTarget) -> str:
     if saving < target.margin:
         return f"saves {100 * saving:.1f}% < margin {100 * target.margin:g}%"
     return "another set saves more"
+
+
+def plot_sets(quality: pd.DataFrame, choice, *, threshold: float, quantile: float = 0.10,
+              metric: str = "s2_equiv"):
+    """Per variant x format with more than one set swept (chosen backend): mean bytes against the metric's
+    quantile across images, one line per set over its swept qualities; the target as a dashed line, the shipped
+    point ringed."""
+    import matplotlib.pyplot as plt
+
+    panels = [(name, fmt) for name, vc in choice.variants.items() if vc.encoders is not None and len(vc.encoders)
+              for fmt in vc.encoders.format.unique()]
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, figsize=(4.4 * cols, 3.4 * math.ceil(
+        len(panels) / cols)), squeeze=False)
+    target = EncoderTarget(metric=metric, threshold=threshold, quantile=quantile)
+    for ax, (name, fmt) in zip(axes.flat, panels, strict=False):
+        rows = quality[(quality.variant == name) & (quality.format == fmt) & (quality.backend == choice.backend)
+                       & quality.quality.notna()]
+        table = choice.variants[name].encoders
+        shipped = table[(table.format == fmt) & table.chosen].iloc[0]
+        for text, curve in curves(rows, target).groupby("settings", sort=False):
+            curve = curve.sort_values("quality")
+            line, = ax.plot(curve.p, curve.bytes / 1024, "o-", ms=3, label=text + (" (input)" if
+                                                                                  curve.current.iloc[0] else ""))
+            if text == shipped.settings:
+                at = curve[curve.quality == shipped.quality]
+                ax.plot(at.p, at.bytes / 1024, "o", ms=11, mfc="none", color=line.get_color())
+        ax.axvline(threshold, color="grey", ls="--", lw=0.8)
+        ax.set_title(f"{name} {fmt}: ships {shipped.settings} q{shipped.quality}", fontsize=8)
+        ax.set_xlabel(f"p{round(100 * quantile)} {metric}", fontsize=8)
+        ax.set_ylabel("mean KiB", fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -26,7 +26,7 @@ from resizer.config import parse_config
 from resizer.pipeline import render_variants
 
 from . import metrics
-from .sweep import warm_up, with_quality
+from .sweep import settings_text, warm_up, with_quality
 
 LADDER = tuple(range(20, 96, 3))  # 20, 23, ..., 95
 TARGET = 70.0
@@ -119,21 +119,32 @@ def ladder_image(task: LadderTask) -> list[str]:
     out = []
     for name, part in frame.groupby("variant"):
         path = cache_path(task.cache_dir, task.file, name, task.formats, task.ladder, task.fast_stats,
-                          task.s2_reference, task.edge_score)
+                          task.s2_reference, task.edge_score, encoder_tag(config, name, task.formats))
         part.reset_index(drop=True).to_parquet(path)
         out.append(str(path))
     return out
 
 
+def encoder_tag(config, variant: str, formats) -> str:
+    """A short hash of the encoder settings besides quality that the ladder of `variant` is swept with: a
+    re-tuned set (resizer_bench.encoder_choice) is a new cache entry, an unchanged one is reused."""
+    import hashlib
+
+    text = "|".join(settings_text(config.variant(variant).encoder(f)) for f in formats)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def cache_path(cache_dir, file: str, variant: str, formats, ladder, fast_stats: bool = True,
-               s2_reference: bool = True, edge_score: bool = True) -> Path:
-    parts = "".join(["_stats" if fast_stats else "", "_s2" if s2_reference else "", "_edge" if edge_score else ""])
+               s2_reference: bool = True, edge_score: bool = True, encoders: str = "") -> Path:
+    parts = "".join(["_stats" if fast_stats else "", "_s2" if s2_reference else "", "_edge" if edge_score else "",
+                     f"_{encoders}" if encoders else ""])
     tag = f"v2_{'-'.join(formats)}_{ladder[0]}-{ladder[-1]}-{len(ladder)}{parts}"
     return Path(cache_dir) / f"{Path(file).stem}__{variant}__{tag}.parquet"
 
 
-def _cached(cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_score, variant) -> Path:
-    return cache_path(cache_dir, file, variant, formats, ladder, fast_stats, s2_reference, edge_score)
+def _cached(cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_score, config, variant) -> Path:
+    return cache_path(cache_dir, file, variant, formats, ladder, fast_stats, s2_reference, edge_score,
+                      encoder_tag(config, variant, formats))
 
 
 def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LADDER, cache_dir,
@@ -155,7 +166,8 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
         with Image.open(Path(root) / file) as im:
             longest = max(im.size)
         mine = [v for v in variants if config.variant(v).size < longest]
-        path = functools.partial(_cached, cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_score)
+        path = functools.partial(_cached, cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_score,
+                                 config)
         todo = tuple(v for v in mine if not path(v).exists())
         if todo and cached_only:
             mine = [v for v in mine if v not in todo]

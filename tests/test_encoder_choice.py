@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from resizer.config import DEFAULT_CONFIG_PATH, parse_config
-from resizer_bench import choose
+from resizer.edge.runtime import MB_PER_VCPU
+from resizer_bench import choose, cost
 from resizer_bench.choose import Target
 from resizer_bench.encoder_choice import (
     EncoderTarget,
@@ -17,6 +18,9 @@ from resizer_bench.encoder_choice import (
 )
 
 CONFIG = DEFAULT_CONFIG_PATH.read_text()
+# one full vCPU and no S3 time: a miss's wait is its transform, so the ratios below are plain arithmetic
+ONE_CPU = cost.Traffic(origin_memory_mb=MB_PER_VCPU)
+TARGET = EncoderTarget(s3_ms=0.0)
 TODAY = "subsampling=4:2:0 effort=2"
 FULL = "subsampling=4:4:4 effort=2"
 QUALITIES = (40, 50, 60, 70, 80)
@@ -45,7 +49,7 @@ def test_bytes_at_target_interpolate_between_swept_qualities():
 
 
 def test_the_smaller_set_ships_when_it_wins_is_fast_pays_and_holds_under_cv():
-    table = choose_encoder(sweep(), "lg", EncoderTarget())
+    table = choose_encoder(sweep(), "lg", TARGET, traffic=ONE_CPU)
     chosen = table[table.chosen].iloc[0]
     assert chosen.settings == FULL
     # p10 over images i = 0..19 is 40 + q/2 + 0.475: q = 60 is the cheapest reaching 70
@@ -65,9 +69,19 @@ def test_the_smaller_set_ships_when_it_wins_is_fast_pays_and_holds_under_cv():
     (sweep(score_shift=-30.0), "target not reached"),
 ])
 def test_the_input_set_stays_when_a_condition_fails(frame, why):
-    table = choose_encoder(frame, "lg", EncoderTarget())
+    table = choose_encoder(frame, "lg", TARGET, traffic=ONE_CPU)
     assert table[table.chosen].iloc[0].settings == TODAY
     assert why in table[~table.current].iloc[0].reason
+
+
+def test_the_wait_counts_the_cpu_share_and_the_s3_round_trips():
+    traffic = cost.Traffic(origin_memory_mb=1024)
+    table = choose_encoder(sweep(encode_ms=150.0), "lg", EncoderTarget(s3_ms=60.0), traffic=traffic)
+    factor = MB_PER_VCPU / 1024
+    assert table[~table.current].miss_ratio.iloc[0] == pytest.approx((250 * factor + 60) / (200 * factor + 60))
+    # today's transform from the speed table when it has the case
+    table = choose_encoder(sweep(encode_ms=150.0), "lg", TARGET, traffic=ONE_CPU, today_miss_ms=500.0)
+    assert table[~table.current].miss_ratio.iloc[0] == pytest.approx(550 / 500)
 
 
 def test_no_cross_validation_no_change():
