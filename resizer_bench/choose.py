@@ -235,7 +235,9 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
             if "settings" in mine:  # each format's rows of its shipped set (the input's where only it was swept)
                 wanted = mine.format.map(shipped)
                 mine = mine[mine.settings.eq(wanted) | (wanted.isna() & mine.current)]
-            table = choose_formats(mine, name, backend, target, current)
+            changes = {f: settings_changes(shipped[f], inputs[f]) for f in shipped if shipped[f] != inputs[f]}
+            # a new set regenerates every stored output anyway: no hysteresis on its quality
+            table = choose_formats(mine, name, backend, target, {f: q for f, q in current.items() if f not in changes})
             size = table.set_index("format").bytes
             ladder = tuple(sorted(variant.formats, key=lambda f: size.get(f, np.inf)))
             missed = table[~table.reached].format.tolist()
@@ -244,7 +246,6 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
             if same:
                 note += (f"; input quality kept for {', '.join(same)} (a new one saves < {100 * target.margin:g}% "
                          "bytes)")
-            changes = {f: settings_changes(shipped[f], inputs[f]) for f in shipped if shipped[f] != inputs[f]}
             if changes:
                 note += "; encoder settings changed for " + ", ".join(
                     f"{f} ({shipped[f]})" for f in changes)

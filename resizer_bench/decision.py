@@ -9,17 +9,20 @@ import html
 
 import pandas as pd
 
-from resizer.config import parse_config
+from resizer.config import SWEEPABLE, parse_config
 
 from .headline import COLD_START_PICKS, format_value
 from .paths import RunDir
 from .perimage_choose import RULE_NAMES
+from .sweep import settings_text
 
 CHOSEN_CONFIG = "variants.toml"
 INPUT_CONFIG = "variants.input.toml"
 # The tables the decision links to, in the order the evidence shows them.
-EVIDENCE_TABLES = ("savings", "choose", "perimage", "format_by_image", "variant_bytes", "backend", "cold_start",
-                   "cost")
+EVIDENCE_TABLES = ("savings", "choose", "encoder_choice", "perimage", "format_by_image", "variant_bytes", "backend",
+                   "cold_start", "cost")
+# Encoder settings the workbench sweeps beside quality: a changed one links to the encoder comparison
+ENCODER_FIELDS = tuple(f".{k}" for k in SWEEPABLE)
 
 
 def table_anchor(name: str) -> str:
@@ -44,6 +47,29 @@ def effective_settings(config_text: str) -> dict[str, object]:
             settings.update({f"variants.{name}.encoders.{fmt}.{k}": v for k, v in encoder._asdict().items()
                              if v is not None})
     return settings
+
+
+def shipped_encoders(config_text: str) -> pd.DataFrame:
+    """Per variant x format a config offers (its ladder and the fallbacks): the encoder set and quality it ships."""
+    config = parse_config(config_text)
+    return pd.DataFrame([dict(variant=name, format=fmt, settings=settings_text(v.encoder(fmt)),
+                              quality=v.encoder(fmt).quality) for name, v in config.variants.items()
+                         for fmt in v.formats + tuple(f for f in ("jpeg", "png") if f not in v.formats)],
+                        columns=["variant", "format", "settings", "quality"])
+
+
+def encoders_compared(earlier_text: str, this_text: str) -> pd.DataFrame:
+    """Both runs' shipped encoder set and quality per variant x format ("settings q80"; "-": not offered), and
+    whether they differ."""
+    def shipped(text: str) -> pd.DataFrame:
+        table = shipped_encoders(text)
+        return table.assign(shipped=table.settings + table.quality.map(lambda q: "" if pd.isna(q) else f" q{q:.0f}"))
+
+    both = shipped(earlier_text).merge(shipped(this_text), on=["variant", "format"], how="outer",
+                                       suffixes=("_earlier", "_this"))
+    both = both.rename(columns={"shipped_earlier": "earlier", "shipped_this": "this"}).fillna({"earlier": "-",
+                                                                                               "this": "-"})
+    return both.assign(changed=both.earlier != both.this)[["variant", "format", "earlier", "this", "changed"]]
 
 
 def config_changes(input_text: str, chosen_text: str) -> pd.DataFrame:
@@ -85,12 +111,14 @@ def decision_html(run: RunDir, status_html: str) -> str:
                        "<tr><th>setting</th><th>input</th><th>chosen</th></tr>")
             for r in changes.itertuples():
                 evidence = ("backend" if r.setting == "backend" else
-                            "perimage" if r.setting.endswith((".per_image", ".search")) else "choose")
+                            "perimage" if r.setting.endswith((".per_image", ".search")) else
+                            "encoder_choice" if r.setting.endswith(ENCODER_FIELDS) else "choose")
                 out.append(f"<tr><td><code>{e(r.setting)}</code></td><td>{e(_setting(r.input))}</td>"
                            f"<td>{link(e(_setting(r.chosen)), evidence)}</td></tr>")
             out.append("</table>")
 
     out.append(_variants_html(run, chosen, link))
+    out.append(_encoders_html(run, link))
     out.append(_per_image_html(run, link))
 
     if run.has_table("backend"):
@@ -152,6 +180,38 @@ def _variants_html(run: RunDir, chosen, link) -> str:
             f"<td>{link(reached, 'choose')}</td></tr>")
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _encoders_html(run: RunDir, link) -> str:
+    """Per variant x format with more than one encoder set swept: the set and quality it ships, what that saves at
+    the target against the input's set, and the runner-up with the reason it lost."""
+    if not run.has_table("encoder_choice"):
+        return "<p>Encoder settings: one set per format swept in this run (the input's).</p>"
+    e = html.escape
+    table = run.read_table("encoder_choice")
+    figure = (f" (<a href='#{figure_anchor('encoder_sets')}'>bytes against score per set</a>)"
+              if (run.path / "figures" / "encoder_sets.png").is_file() else "")
+    changed = table[table.chosen & ~table.current]
+    out = [f"<table id='encoders'><caption>Encoder settings: {len(changed)} of "
+           f"{len(table.groupby(['variant', 'format']))} variant &times; format pairs change their set{figure}"
+           "</caption><tr><th>variant</th><th>format</th><th>ships</th><th>bytes at the target vs the input's set"
+           "</th><th>p10 / worst</th><th>encode ms</th><th>miss vs today (p50)</th><th>net per month</th>"
+           "<th>runner-up, and why not</th></tr>"]
+    for (variant, fmt), part in table.groupby(["variant", "format"], sort=False):
+        ship = part[part.chosen].iloc[0]
+        current = part[part.current].iloc[0]
+        others = part[~part.chosen].sort_values("bytes_at_target")
+        runner = (f"{e(others.iloc[0].settings)} q{others.iloc[0].quality}: {e(others.iloc[0].reason)}"
+                  if len(others) else "-")
+        saving = 1 - ship.bytes_at_target / current.bytes_at_target
+        label = ("<b>changed</b>: " if not ship.current else "kept: ") + e(f"{ship.settings} q{ship.quality}")
+        out.append(f"<tr><td>{e(variant)}</td><td>{e(fmt)}</td><td>{link(label, 'encoder_choice')}</td>"
+                   f"<td>{link(format_value(-saving, 'share'), 'encoder_choice')}</td>"
+                   f"<td>{ship.p10:.1f} / {ship.worst:.1f}</td><td>{ship.encode_ms:.0f}</td>"
+                   f"<td>{_ratio(ship.miss_ratio)}</td><td>{link(format_value(ship.net_usd, 'USD'), 'encoder_choice')}"
+                   f"</td><td>{link(runner, 'encoder_choice')}</td></tr>")
+    out.append("</table>")
+    return "\n".join(out)
 
 
 def _per_image_html(run: RunDir, link) -> str:

@@ -109,7 +109,8 @@ def bytes_at_target(curve: pd.DataFrame, threshold: float) -> float:
 
 def _per_set(table: pd.DataFrame, target: EncoderTarget, current_quality: int | None) -> pd.DataFrame:
     """One row per set: its chosen quality (the input's quality is kept for the input's set when it passes and
-    the cheapest passing one saves less than `margin`), bytes there and at the target, p10, worst, ms."""
+    the cheapest passing one saves less than `margin`, as choose.choose_formats does; a new set regenerates every
+    output anyway), bytes there and at the target, p10, worst, ms."""
     rows = []
     for text, curve in table.groupby("settings", sort=False):
         passing = curve[curve.p >= target.threshold]

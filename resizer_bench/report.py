@@ -42,7 +42,7 @@ th { background: #f4f4f4; text-align: left; } .failed { color: #b00; font-weight
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; } pre { background: #f6f6f6;
 padding: .6rem; overflow-x: auto; } .summary { border-left: 4px solid #ddd; padding-left: 1rem; }
 #decision { border: 2px solid #070; padding: 0 1rem .5rem; } caption { text-align: left; font-weight: bold; }
-.better { color: #070; } .worse { color: #b00; }
+.better { color: #070; } .worse { color: #b00; } tr.changed td { font-weight: bold; }
 </style>"""
 
 
@@ -259,7 +259,30 @@ def _comparison_html(run: RunDir, earlier: dict) -> str:
         out.append(f"<tr><td>{e(r.measure)}</td><td>{e(r.subject)}</td><td>{format_value(r.earlier, r.unit)}</td>"
                    f"<td>{format_value(r.this, r.unit)}</td><td>{format_delta(r.delta, r.unit)}</td>"
                    f"<td>{change}</td><td class='{e(r.verdict)}'>{e(r.verdict)}</td></tr>")
-    out.append("</table></section>")
+    out.append("</table>")
+    out.append(_encoders_compared_html(run, Path(earlier["path"])))
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _encoders_compared_html(run: RunDir, earlier: Path) -> str:
+    """Both runs' chosen encoder set and quality per variant x format (changed rows first)."""
+    from .decision import CHOSEN_CONFIG, encoders_compared
+
+    mine, theirs = run.path / CHOSEN_CONFIG, earlier / CHOSEN_CONFIG
+    if not (mine.is_file() and theirs.is_file()):
+        return "<p>Encoder settings: not compared (a run has no chosen config).</p>"
+    e = html.escape
+    both = encoders_compared(theirs.read_text(encoding="utf-8"), mine.read_text(encoding="utf-8"))
+    both = both.sort_values("changed", ascending=False, kind="stable")
+    out = [f"<table id='compare-encoders'><caption>Encoder settings shipped: {int(both.changed.sum())} of "
+           f"{len(both)} variant &times; format pairs differ</caption><tr><th>variant</th><th>format</th>"
+           "<th>earlier run</th><th>this run</th></tr>"]
+    for r in both.itertuples():
+        tag = " class='changed'" if r.changed else ""
+        out.append(f"<tr{tag}><td>{e(r.variant)}</td><td>{e(r.format)}</td><td>{e(r.earlier)}</td>"
+                   f"<td>{e(r.this)}</td></tr>")
+    out.append("</table>")
     return "\n".join(out)
 
 

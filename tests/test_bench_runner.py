@@ -18,6 +18,7 @@ from PIL import Image
 
 from resizer.config import BACKENDS, load_config
 from resizer_bench import bench
+from resizer_bench.sweep import settings_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESENT = [n for n in bench.NOTEBOOKS if (ROOT / "notebooks" / f"{n}.ipynb").is_file()]
@@ -191,6 +192,14 @@ def test_quick_bench_writes_the_whole_report(tiny_run, tiny_dataset, tiny_config
         load_config(folder / "variants.toml")
         assert (folder / "variants.input.toml").read_text(encoding="utf-8") == tiny_config.read_text(encoding="utf-8")
         assert pd.read_parquet(folder / "data" / "backend.parquet").attrs["note"]
+        encoders = pd.read_csv(folder / "data" / "encoder_choice.csv")
+        assert {"variant", "format", "settings", "quality", "bytes", "p10", "encode_ms", "chosen"} <= set(encoders)
+        written = load_config(folder / "variants.toml")
+        for (variant, fmt), part in encoders.groupby(["variant", "format"]):
+            assert len(part) >= 2 and part.chosen.sum() == 1 and part.settings.is_unique
+            shipped = part[part.chosen].iloc[0]  # the written config ships the chosen set at its quality
+            assert settings_text(written.variant(variant).encoder(fmt)) == shipped.settings
+            assert written.variant(variant).encoder(fmt).quality == shipped.quality
 
 
 def test_the_report_opens_with_the_decision_and_its_links_reach_the_page(tiny_run):
@@ -198,7 +207,9 @@ def test_the_report_opens_with_the_decision_and_its_links_reach_the_page(tiny_ru
     decision = re.search(r"<body>\s*<h1>.*?</h1>\s*(<section id='decision'>.*?</section>)", index, re.S)
     assert decision, "the decision section is not the first thing after the title"
     anchors = set(re.findall(r"href='#([^']+)'", decision.group(1)))
-    assert {"config", "table-savings", "table-choose", "table-backend", "table-cold_start"} <= anchors
+    assert {"config", "table-savings", "table-choose", "table-encoder_choice", "table-backend",
+            "table-cold_start"} <= anchors
+    assert "<table id='encoders'>" in decision.group(1)
     ids = set(re.findall(r"\bid='([^']+)'", index))
     assert anchors <= ids, anchors - ids
     savings = pd.read_parquet(tiny_run / "data" / "savings.parquet")
@@ -252,6 +263,8 @@ def test_compare_sets_a_second_run_beside_the_first(tiny_run, tiny_dataset, tiny
     index = (folder / "index.html").read_text(encoding="utf-8")
     assert index.index("<section id='decision'>") < index.index("<section id='compare'>")
     assert "href='data/compare.csv'" in index and "<code>run</code>" in index
+    # both runs' shipped encoder settings per variant x format; the new grid changed some qualities
+    assert "<table id='compare-encoders'>" in index and "<tr class='changed'>" in index
 
 
 @pytest.mark.parametrize("earlier, message", [("missing", "no such run folder"),
