@@ -22,7 +22,7 @@ from resizer.config import BACKENDS, parse_config
 
 from . import cost
 from .encoder_choice import EncoderTarget, choose_encoder, settings_changes, with_miss
-from .sweep import LOSSY
+from .sweep import LOSSY, TUNED
 
 
 @dataclass(frozen=True)
@@ -99,15 +99,20 @@ def points(quality: pd.DataFrame, target: Target) -> pd.DataFrame:
     return table[table.images == full].reset_index(drop=True)
 
 
+FORMAT_COLUMNS = ["format", "quality", "images", "p", "p_low", "p_high", "median", "bytes", "bpp", "reached", "tested",
+                  "kept_current", "margin_saving"]
+
+
 def choose_formats(quality: pd.DataFrame, variant: str, backend: str, target: Target,
                    current: dict[str, int | None] | None = None) -> pd.DataFrame:
     """Per format: the chosen quality for `variant` on `backend`, with its p10 (and CI), mean bytes, and
     whether the target was reached. `current`: format -> the input config's quality, kept when it was tested,
     reaches the target and the cheapest passing quality saves less than `target.margin` of its bytes
     (`kept_current`; `margin_saving`: what the cheapest passing one would have saved against it)."""
-    table = points(quality[(quality.variant == variant) & (quality.backend == backend)], target)
+    mine = quality[(quality.variant == variant) & (quality.backend == backend)]
+    table = points(mine, target) if (mine.quality.notna() & mine.format.isin(LOSSY)).any() else pd.DataFrame()
     rows = []
-    for fmt, group in table.groupby("format", sort=False):
+    for fmt, group in (table.groupby("format", sort=False) if len(table) else ()):
         passing = group[group.p >= target.threshold]
         best = passing.nsmallest(1, "bytes") if len(passing) else group.nlargest(1, "p")
         row = best.iloc[0]
@@ -124,7 +129,7 @@ def choose_formats(quality: pd.DataFrame, variant: str, backend: str, target: Ta
                          median=row["median"], bytes=row.bytes, bpp=row.bpp, reached=bool(len(passing)),
                          tested=",".join(map(str, sorted(group.quality))), kept_current=kept,
                          margin_saving=gain))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=FORMAT_COLUMNS).astype({"reached": bool, "kept_current": bool})
 
 
 def import_ms(cold_start: pd.DataFrame | None) -> dict[str, float]:
@@ -189,7 +194,7 @@ def choose_sets(quality: pd.DataFrame, variant: str, backend: str, target: Targe
     if "settings" not in quality:
         return pd.DataFrame()
     rows = with_miss(quality[(quality.variant == variant) & (quality.backend == backend)])
-    rows = rows[rows.quality.notna() & rows.format.isin(LOSSY) & rows[target.metric].notna()]
+    rows = rows[(rows.quality.notna() | (rows.format == "png")) & rows.format.isin(TUNED) & rows[target.metric].notna()]
     parts = [choose_encoder(group, variant, encoder_target, current_quality=current.get(fmt), traffic=traffic,
                             prices=prices, today_miss_ms=today_ms.get((backend, variant, fmt)))
              for fmt, group in rows.groupby("format", sort=False) if group.settings.nunique() > 1]
@@ -246,6 +251,9 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
             if same:
                 note += (f"; input quality kept for {', '.join(same)} (a new one saves < {100 * target.margin:g}% "
                          "bytes)")
+            if "png" in changes:  # a palette's quality travels with its set (choose_formats tunes the lossy ones)
+                png = sets[(sets.format == "png") & sets.chosen].quality.iloc[0]
+                changes["png"] = {**changes["png"], **({} if pd.isna(png) else {"quality": int(png)})}
             if changes:
                 note += "; encoder settings changed for " + ", ".join(
                     f"{f} ({shipped[f]})" for f in changes)
@@ -264,9 +272,10 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
 # --- writing the config ---------------------------------------------------------------------------------------
 
 def config_toml(config_text: str, choice: Choice, header: str = "", per_image: dict | None = None) -> str:
-    """The input config with only the backend, the changed variants' format order and their per-format
-    encoder quality replaced, and `per_image` ((variant, format) -> the encoder's `per_image` or `search` table,
-    from `perimage_choose.fit_rules`) added (comments of the input are not kept: TOML is rewritten from its data)."""
+    """The input config with only the backend, the changed variants' format order, their per-format encoder
+    quality and the encoder settings of a changed set (`VariantChoice.changes`) replaced, and `per_image`
+    ((variant, format) -> the encoder's `per_image` or `search` table, from `perimage_choose.fit_rules`) added
+    (comments of the input are not kept: TOML is rewritten from its data)."""
     raw = tomllib.loads(config_text)
     raw["backend"] = choice.backend
     for (name, fmt), tables in (per_image or {}).items():
@@ -279,7 +288,8 @@ def config_toml(config_text: str, choice: Choice, header: str = "", per_image: d
         encoders = spec.setdefault("encoders", {})
         for fmt, q in vc.qualities.items():
             encoders.setdefault(fmt, {})["quality"] = int(q)
-            encoders[fmt].update(vc.changes.get(fmt, {}))
+        for fmt, changes in vc.changes.items():
+            encoders.setdefault(fmt, {}).update(changes)
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()] if header else []
     text = "\n".join(lines + ([""] if lines else []) + _toml_table(raw, ())) + "\n"
     parse_config(text, "<chosen>")  # never write a config the loader refuses

@@ -11,6 +11,7 @@ import pandas as pd
 
 from resizer.config import SWEEPABLE, parse_config
 
+from .encoder_choice import quality_text
 from .headline import COLD_START_PICKS, format_value
 from .paths import RunDir
 from .perimage_choose import RULE_NAMES
@@ -201,10 +202,11 @@ def _encoders_html(run: RunDir, link) -> str:
         ship = part[part.chosen].iloc[0]
         current = part[part.current].iloc[0]
         others = part[~part.chosen].sort_values("bytes_at_target")
-        runner = (f"{e(others.iloc[0].settings)} q{others.iloc[0].quality}: {e(others.iloc[0].reason)}"
+        runner = (f"{e(others.iloc[0].settings)} {quality_text(others.iloc[0].quality)}: {e(others.iloc[0].reason)}"
                   if len(others) else "-")
         saving = 1 - ship.bytes_at_target / current.bytes_at_target
-        label = ("<b>changed</b>: " if not ship.current else "kept: ") + e(f"{ship.settings} q{ship.quality}")
+        label = ("<b>changed</b>: " if not ship.current else "kept: ") + e(
+            f"{ship.settings} {quality_text(ship.quality)}")
         out.append(f"<tr><td>{e(variant)}</td><td>{e(fmt)}</td><td>{link(label, 'encoder_choice')}</td>"
                    f"<td>{link(format_value(-saving, 'share'), 'encoder_choice')}</td>"
                    f"<td>{ship.p10:.1f} / {ship.worst:.1f}</td><td>{ship.encode_ms:.0f}</td>"

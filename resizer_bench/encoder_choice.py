@@ -84,11 +84,20 @@ def curves(rows: pd.DataFrame, target: EncoderTarget) -> pd.DataFrame:
     """Per set x quality over the images every point has: images, the metric's quantile and minimum, mean bytes,
     median encode ms and median miss ms (`with_miss`, computed here from `rows` when they lack it)."""
     rows = rows if "miss_ms" in rows else with_miss(rows)
-    grouped = rows.groupby(["settings", "quality"], observed=True)
+    grouped = rows.groupby(["settings", "quality"], observed=True, dropna=False)  # NA quality: lossless PNG
     table = grouped.agg(images=("file", "nunique"), p=(target.metric, lambda s: s.quantile(target.quantile)),
                         worst=(target.metric, "min"), bytes=("bytes", "mean"), encode_ms=("encode_ms", "median"),
                         miss_ms=("miss_ms", "median"), current=("current", "first")).reset_index()
-    return table[table.images == table.images.max()].astype({"quality": int}).reset_index(drop=True)
+    return table[table.images == table.images.max()].astype({"quality": "Int64"}).reset_index(drop=True)
+
+
+def at_quality(qualities: pd.Series, quality) -> pd.Series:
+    """Rows at `quality`; None or NA: the rows without one (lossless PNG)."""
+    return qualities.isna() if quality is None or pd.isna(quality) else qualities == quality
+
+
+def quality_text(quality) -> str:
+    return "lossless" if quality is None or pd.isna(quality) else f"q{int(quality)}"
 
 
 def bytes_at_target(curve: pd.DataFrame, threshold: float) -> float:
@@ -116,10 +125,10 @@ def _per_set(table: pd.DataFrame, target: EncoderTarget, current_quality: int | 
         passing = curve[curve.p >= target.threshold]
         best = passing.nsmallest(1, "bytes") if len(passing) else curve.nlargest(1, "p")
         pick = best.iloc[0]
-        mine = passing[passing.quality == current_quality]
+        mine = passing[at_quality(passing.quality, current_quality)]
         if bool(curve.current.iloc[0]) and len(mine) and pick.bytes > (1 - target.margin) * mine.bytes.iloc[0]:
             pick = mine.iloc[0]
-        rows.append(dict(settings=text, current=bool(curve.current.iloc[0]), quality=int(pick.quality),
+        rows.append(dict(settings=text, current=bool(curve.current.iloc[0]), quality=pick.quality,
                          bytes=pick.bytes, bytes_at_target=bytes_at_target(curve, target.threshold), p10=pick.p,
                          worst=pick.worst, encode_ms=pick.encode_ms, miss_ms=pick.miss_ms, reached=bool(len(passing))))
     return pd.DataFrame(rows)
@@ -201,7 +210,7 @@ def _cross_validated(rows: pd.DataFrame, target: EncoderTarget, current_quality,
         train, test = rows[~rows.file.isin(test_files)], rows[rows.file.isin(test_files)]
         sets = decide(train, current_quality)
         for which, pick in (("new", sets[sets.pick].iloc[0]), ("input", sets[sets.current].iloc[0])):
-            served[which].append(test[(test.settings == pick.settings) & (test.quality == pick.quality)])
+            served[which].append(test[(test.settings == pick.settings) & at_quality(test.quality, pick.quality)])
     new, old = (pd.concat(served[w]) for w in ("new", "input"))
     p_new, p_old = (float(x[target.metric].quantile(target.quantile)) for x in (new, old))
     saving = 1 - new.bytes.mean() / old.bytes.mean()
@@ -260,10 +269,10 @@ def plot_sets(quality: pd.DataFrame, choice, *, threshold: float, quantile: floa
             line, = ax.plot(curve.p, curve.bytes / 1024, "o-", ms=3, label=text + (" (input)" if
                                                                                   curve.current.iloc[0] else ""))
             if text == shipped.settings:
-                at = curve[curve.quality == shipped.quality]
+                at = curve[at_quality(curve.quality, shipped.quality)]
                 ax.plot(at.p, at.bytes / 1024, "o", ms=11, mfc="none", color=line.get_color())
         ax.axvline(threshold, color="grey", ls="--", lw=0.8)
-        ax.set_title(f"{name} {fmt}: ships {shipped.settings} q{shipped.quality}", fontsize=8)
+        ax.set_title(f"{name} {fmt}: ships {shipped.settings} {quality_text(shipped.quality)}", fontsize=8)
         ax.set_xlabel(f"p{round(100 * quantile)} {metric}", fontsize=8)
         ax.set_ylabel("mean KiB", fontsize=8)
         ax.legend(fontsize=6)

@@ -28,9 +28,13 @@ from .datasets import Dataset
 from .executor import run_tasks
 
 LOSSY = LOSSY_FORMATS
-# Each grid holds the shipped default (jpeg/webp 80, avif 60) so the chooser can always fall back to it.
-QUALITIES = {"jpeg": (50, 65, 75, 80, 90), "webp": (50, 65, 75, 80, 90), "avif": (40, 50, 60, 70, 80)}
-QUICK_QUALITIES = {"jpeg": (70, 85), "webp": (70, 85), "avif": (50, 65)}
+# The formats the chooser tunes: the lossy ones, and PNG for PNG originals (lossless, or a palette at a quality).
+TUNED = (*LOSSY, "png")
+# Each grid holds the shipped default (jpeg/webp 80, avif 60) so the chooser can always fall back to it. PNG's are
+# libimagequant's qualities, swept for palette sets on PNG originals (lossless PNG is one point: the baseline).
+QUALITIES = {"jpeg": (50, 65, 75, 80, 90), "webp": (50, 65, 75, 80, 90), "avif": (40, 50, 60, 70, 80),
+             "png": (60, 80, 95)}
+QUICK_QUALITIES = {"jpeg": (70, 85), "webp": (70, 85), "avif": (50, 65), "png": (80,)}
 QUICK_VARIANTS = ("sm", "md")
 QUICK_IMAGES = 3
 BASELINE_QUALITY = 80  # the original product: the original's format at quality 80 (PNG stays lossless)
@@ -41,6 +45,7 @@ ENCODER_SETS: dict[str, tuple[dict, ...]] = {
     "jpeg": ({"mozjpeg": False}, {"mozjpeg": True}, {"mozjpeg": True, "subsampling": "4:4:4"}),
     "webp": ({"sharp_yuv": False}, {"sharp_yuv": True}, {"effort": 6}),
     "avif": ({"subsampling": "4:2:0"}, {"subsampling": "4:4:4"}),
+    "png": ({"palette": False}, {"palette": True}, {"palette": True, "dither": 0.0}),
 }
 
 
@@ -135,9 +140,12 @@ def requests_for(variant, qualities: dict[str, tuple[int, ...]], base_fmt: str,
     baseline (the original's format at quality 80 with the input's settings, or lossless PNG) unless the grid
     already holds it."""
     grid = [(with_quality(variant, fmt, q, changes), fmt, q, not changes and fmt == base_fmt and q == BASELINE_QUALITY)
-            for fmt, qs in qualities.items() for changes in (sets or {}).get(fmt, [{}]) for q in qs]
-    if base_fmt == "png":
-        grid.append((variant, "png", None, True))
+            for fmt, qs in qualities.items() if fmt != "png" for changes in (sets or {}).get(fmt, [{}]) for q in qs]
+    if base_fmt == "png":  # lossless (the original product), then each palette set at each quality
+        grid.append((with_quality(variant, "png", None, {"palette": False}), "png", None, True))
+        grid += [(with_quality(variant, "png", q, changes), "png", q, False) for changes in (sets or {}).get("png", [])
+                 if with_quality(variant, "png", None, changes).encoder("png").palette
+                 for q in qualities.get("png", ())]
     elif not any(is_base for *_, is_base in grid):
         grid.append((with_quality(variant, base_fmt, BASELINE_QUALITY), base_fmt, BASELINE_QUALITY, True))
     return grid
@@ -246,7 +254,7 @@ def sweep_grid(config, *, quick: bool, variants=(), formats=(), qualities=None) 
     variants = list(variants) or [v for v in config.variants if not quick or v in QUICK_VARIANTS]
     grid = qualities or (QUICK_QUALITIES if quick else QUALITIES)
     formats = list(formats) or list(grid)
-    unknown = set(formats) - set(LOSSY)
+    unknown = set(formats) - set(TUNED)
     if unknown:
-        raise ValueError(f"not swept (lossy formats only; PNG is the lossless baseline): {sorted(unknown)}")
+        raise ValueError(f"not swept (only {', '.join(TUNED)}): {sorted(unknown)}")
     return variants, {f: tuple(grid[f]) for f in formats}

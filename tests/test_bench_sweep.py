@@ -35,6 +35,35 @@ def test_sweep_rows_for_one_image(chelsea_rows):
     assert rows.backend_version.str.startswith("pillow ").all() and (rows.encode_ms > 0).all()
 
 
+def test_encoder_sets_are_swept_and_named_on_a_png_original():
+    """vips: every swept set at every quality, named by its settings, the input's marked current; the PNG
+    original's lossless baseline and its palette sets (a JPEG original would get neither)."""
+    ds = load_dataset("bundled")
+    config = parse_config(CONFIG)
+    qualities = {"jpeg": (60, 80), "avif": (50,), "png": (80,)}
+    sets = sweep._task_sets(config, ("sm",), qualities, "vips", None)
+    task = sweep.SweepTask(str(ds.path("chelsea.png")), "chelsea.png", "vips", CONFIG, ("sm",),
+                           tuple(qualities.items()), sets)
+    rows = pd.DataFrame(sweep.sweep_image(task))
+    got = {(f, s, q if pd.notna(q) else None, c) for f, s, q, c in zip(rows.format, rows.settings, rows.quality,
+                                                                        rows.current, strict=True)}
+    jpeg, moz = "subsampling=4:2:0 progressive=true", "subsampling=4:2:0 progressive=true mozjpeg=true"
+    moz444 = "subsampling=4:4:4 progressive=true mozjpeg=true"
+    assert got == {("jpeg", jpeg, 60, True), ("jpeg", jpeg, 80, True), ("jpeg", moz, 60, False),
+                   ("jpeg", moz, 80, False), ("jpeg", moz444, 60, False), ("jpeg", moz444, 80, False),
+                   ("avif", "subsampling=4:2:0 effort=2", 50, True), ("avif", "subsampling=4:4:4 effort=2", 50, False),
+                   ("png", "effort=6", None, True), ("png", "effort=6 palette=true", 80, False),
+                   ("png", "effort=6 palette=true dither=0.0", 80, False)}
+    assert rows.loc[rows.format == "png", "baseline"].tolist() == [True, False, False]
+    # the sets write other bytes: mozjpeg is smaller at equal quality, the palette smaller than lossless
+    by = rows.set_index(["format", "settings", "quality"]).bytes
+    assert by["jpeg", moz, 80] < by["jpeg", jpeg, 80]
+    png = rows[rows.format == "png"].set_index("settings").bytes
+    assert png["effort=6 palette=true"] < 0.75 * png["effort=6"]
+    assert not [r for r in sweep.requests_for(config.variant("sm"), qualities, "jpeg",
+                                              {"png": [{}, {"palette": True}]}) if r[1] == "png"]
+
+
 def test_jpeg_originals_get_a_jpeg_q80_baseline():
     grid = sweep.requests_for(parse_config(CONFIG).variant("sm"), {"webp": (60,)}, "jpeg")
     assert [(f, q, b) for _, f, q, b in grid] == [("webp", 60, False), ("jpeg", 80, True)]
@@ -70,5 +99,6 @@ def test_sweep_grid_defaults_and_refusals():
     assert variants == list(sweep.QUICK_VARIANTS) and grid == sweep.QUICK_QUALITIES
     variants, grid = sweep.sweep_grid(config, quick=False, formats=["webp"])
     assert variants == list(config.variants) and grid == {"webp": sweep.QUALITIES["webp"]}
-    with pytest.raises(ValueError, match="png"):
-        sweep.sweep_grid(config, quick=False, formats=["png"])
+    assert sweep.sweep_grid(config, quick=False, formats=["png"])[1] == {"png": sweep.QUALITIES["png"]}
+    with pytest.raises(ValueError, match="gif"):
+        sweep.sweep_grid(config, quick=False, formats=["gif"])

@@ -128,3 +128,28 @@ def test_the_written_config_ships_the_chosen_set():
     assert written.variant("md").encoder("avif").subsampling == "4:2:0"  # only the tuned variant changes
     table = choice.encoder_table()
     assert table.chosen.sum() == 1 and set(table.settings) == {TODAY, FULL}
+
+
+def test_a_png_palette_is_chosen_against_lossless_and_written_with_its_quality():
+    """PNG originals: lossless is one point (no quality); a palette at quality q scores 50 + q / 4 + i / 4 at 30 %
+    of lossless's bytes, so q = 80 is its cheapest quality reaching p10 70."""
+    rows = []
+    for i in range(20):
+        rows.append(dict(file=f"img{i:02d}", backend="vips", variant="lg", format="png", quality=pd.NA,
+                         settings="effort=6", current=True, baseline=True, bytes=100_000.0 + i, bpp=8.0,
+                         s2_equiv=95.0, decode_ms=60.0, resize_ms=40.0, encode_ms=50.0))
+        for q in (60, 80, 95):
+            rows.append(dict(file=f"img{i:02d}", backend="vips", variant="lg", format="png", quality=q,
+                             settings="effort=6 palette=true", current=False, baseline=False,
+                             bytes=300.0 * q + i, bpp=2.0, s2_equiv=50 + q / 4 + i / 4, decode_ms=60.0,
+                             resize_ms=40.0, encode_ms=70.0))
+    frame = pd.DataFrame(rows).astype({"quality": "Int64"})
+    table = choose_encoder(frame, "lg", TARGET, traffic=ONE_CPU)
+    assert table[table.current].quality.isna().all()
+    chosen = table[table.chosen].iloc[0]
+    assert chosen.settings == "effort=6 palette=true" and chosen.quality == 80
+    frame.attrs["coverage"] = [dict(variant="lg", larger=20)]
+    choice = choose.choose(frame, CONFIG, target=Target(min_images=5))
+    assert choice.variants["lg"].changes == {"png": {"palette": True, "quality": 80}}
+    png = parse_config(choose.config_toml(CONFIG, choice)).variant("lg").encoder("png")
+    assert (png.palette, png.quality, png.effort) == (True, 80, 6)
