@@ -192,7 +192,7 @@ def backend_refusal(backend: str, variants: Mapping[str, Variant]) -> tuple[str,
             for name, value in settings._asdict().items():
                 if name in lacks and value:
                     return (f"variants.{v.name}.encoders.{fmt}.{name}",
-                            f"the {backend} backend cannot write {lacks[name]}; use backend = \"vips\"")
+                            f"the {backend} backend cannot write {lacks[name]}: it needs the vips backend")
     return None
 
 
