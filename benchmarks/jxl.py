@@ -10,15 +10,16 @@ Run it in a scratch venv of the Lambda's Python, outside the checkout (imagecode
     /root/.pyenv/versions/3.12.1/bin/python -m venv /tmp/jxlvenv
     /tmp/jxlvenv/bin/pip install numpy==2.4.6 pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 \
         scipy==1.17.1 scikit-image==0.26.0 ssimulacra2==0.3.0
-    /tmp/jxlvenv/bin/pip install imagecodecs pyjpegxl pylibjxl jxlpy pillow-jxl-plugin   # any subset
+    JXL="imagecodecs==2026.11.11 pyjpegxl==0.3.0 pylibjxl==0.5.0 jxlpy==0.9.5 pillow-jxl-plugin==1.3.8"
+    /tmp/jxlvenv/bin/pip install $JXL          # any subset
     # optional, for wheel sizes and the zip estimate: the Lambda's wheels and today's origin zip
-    for p in imagecodecs pyjpegxl pylibjxl jxlpy pillow-jxl-plugin numpy packaging; do
+    for p in $JXL numpy==2.4.6 packaging==26.4; do
         .venv/bin/pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
             --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
             -d /tmp/jxlwheels "$p"; done
     .venv/bin/resizer build --bucket jxl-bench --out /tmp/jxl-dist
     /tmp/jxlvenv/bin/python benchmarks/jxl.py --corpus ../shared/corpus \
-        --wheels /tmp/jxlwheels --origin-zip /tmp/jxl-dist/origin-response.zip
+        --wheels /tmp/jxlwheels --origin-zip /tmp/jxl-dist/origin-response.zip     # ~10 min on 2 cores
 
 A candidate that is not importable is skipped with a message. Scores come from resizer_bench.metrics (the
 checkout is put on sys.path), against the resized pixels themselves: this compares codecs, not resamplers.
@@ -32,6 +33,7 @@ import importlib
 import importlib.metadata
 import io
 import json
+import marshal
 import math
 import os
 import statistics
@@ -140,7 +142,7 @@ def _jxlpy(m):
 CANDIDATES = [
     Candidate("imagecodecs", "imagecodecs", ("numpy",), _imagecodecs),
     Candidate("pyjpegxl", "pyjpegxl", ("numpy",), _pyjpegxl, PYJPEGXL_BARE),
-    Candidate("pylibjxl", "pylibjxl", ("numpy",), _pylibjxl),
+    Candidate("pylibjxl", "pylibjxl", ("numpy",), _pylibjxl),  # 0.5.0 encodes lossy without XYB: 2-3x bytes
     Candidate("pillow-jxl-plugin", "pillow_jxl", ("packaging",), _pillow_jxl),
     Candidate("jxlpy", "jxlpy", (), _jxlpy),
 ]
@@ -230,8 +232,17 @@ def _deflated(data: bytes) -> int:
     return len(deflate.compress(data) + deflate.flush())
 
 
+def _pyc(name: str, source: bytes) -> bytes:
+    """What resizer build's precompile adds for a module (this interpreter is the target's version)."""
+    try:
+        return bytes(16) + marshal.dumps(compile(source, name, "exec", dont_inherit=True))
+    except (SyntaxError, ValueError):
+        return b""
+
+
 def wheel_sizes(wheels: Path, dist: str) -> tuple[int, int, int] | None:
-    """(wheel bytes, unpacked bytes, bytes its files add to a deflate-9 zip as resizer build writes it)."""
+    """(wheel bytes, unpacked bytes, bytes its files and their .pyc add to a deflate-9 zip as resizer build
+    writes it)."""
     name = dist.replace("-", "_").lower()
     found = [w for w in wheels.rglob("*.whl") if w.name.lower().startswith(name + "-")]
     if not found:
@@ -239,6 +250,8 @@ def wheel_sizes(wheels: Path, dist: str) -> tuple[int, int, int] | None:
     with zipfile.ZipFile(found[0]) as z:
         infos = [i for i in z.infolist() if not i.is_dir()]
         deflated = sum(_deflated(z.read(i)) + 76 + 2 * len(i.filename) for i in infos)  # + local, central headers
+        deflated += sum(_deflated(_pyc(i.filename, z.read(i))) + 76 + 2 * len(i.filename) + 40
+                        for i in infos if i.filename.endswith(".py"))
         return found[0].stat().st_size, sum(i.file_size for i in infos), deflated
 
 

@@ -21,7 +21,10 @@ from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
 if TYPE_CHECKING:
+    from .backends import Backend
+    from .config import Config, Variant
     from .origins import Origin
+    from .pipeline import Result
 
 COMMANDS_GROUP = "resizer.commands"
 # What a command's `add_parser` function registers itself with (a string: generic only to type checkers)
@@ -130,28 +133,37 @@ def _render_image(image: Path, *, config_path: str | None, backend: str | None, 
     """Every variant of one image, written to `out`; its table rows (one error row if it failed)."""
     from .backends import get_backend
     from .formats import FORMATS
-    from .negotiate import choose_format
-    from .pipeline import render_variants
 
     config = _worker_config(config_path)
     library = get_backend(backend or config.backend)
     if threads:
         library.set_threads(threads)
-    requests = [(v, choose_format(accept, v, image.name)) for v in config.variants.values()]
     started = time.perf_counter()
     try:
-        results = render_variants(image.read_bytes(), requests, backend=library, limits=config.limits,
-                                  search=True)
+        outputs = variant_outputs(image.read_bytes(), image.name, config, backend=library, accept=accept)
     except (ResizerError, OSError) as exc:
         return [(image.name, "-", "-", "-", "-", "-", f"error: {_reason(exc)}")]
-    per_image_ms = (time.perf_counter() - started) * 1000 / len(results)
+    per_image_ms = (time.perf_counter() - started) * 1000 / len(outputs)
     rows: list[tuple[str, ...]] = []
-    for (variant, _), result in zip(requests, results, strict=True):
+    for variant, result in outputs:
         (out / f"{image.stem}-{variant.name}.{FORMATS[result.format].extension}").write_bytes(result.data)
         rows.append((image.name, variant.name, result.format, f"{result.width}x{result.height}",
                      str(len(result.data)), f"{per_image_ms:.0f}",
                      "" if result.quality is None else f"quality {result.quality} (per image)"))
     return rows
+
+
+def variant_outputs(data: bytes, name: str, config: "Config", *, backend: "str | Backend | None" = None,
+                    accept: str | None = None) -> "list[tuple[Variant, Result]]":
+    """Every variant of one original as `resizer variants` writes it: each in the format negotiated for `accept`
+    (None: the original's family, from `name`), all from one decode, quality searches run. The workbench's
+    pictures are cut from exactly these bytes."""
+    from .negotiate import choose_format
+    from .pipeline import render_variants
+
+    requests = [(v, choose_format(accept, v, name)) for v in config.variants.values()]
+    results = render_variants(data, requests, backend=backend or config.backend, limits=config.limits, search=True)
+    return [(variant, result) for (variant, _), result in zip(requests, results, strict=True)]
 
 
 def _reason(exc: Exception) -> str:
