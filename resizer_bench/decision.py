@@ -15,6 +15,7 @@ from .encoder_choice import quality_text
 from .headline import COLD_START_PICKS, format_value
 from .paths import RunDir
 from .perimage_choose import RULE_NAMES
+from .pictures import pictures_links
 from .sweep import settings_text
 
 CHOSEN_CONFIG = "variants.toml"
@@ -119,6 +120,7 @@ def decision_html(run: RunDir, status_html: str) -> str:
             out.append("</table>")
 
     out.append(_variants_html(run, chosen, link))
+    out.append(pictures_links(run))
     out.append(_encoders_html(run, link))
     out.append(_per_image_html(run, link))
 

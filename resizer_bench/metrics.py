@@ -41,6 +41,13 @@ def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
     return float(structural_similarity(luma(reference), luma(distorted), **SSIM_PARAMS))
 
 
+def ssim_map(reference: np.ndarray, distorted: np.ndarray) -> np.ndarray:
+    """SSIM's local map on luma (same parameters as `ssim`): where the two differ, for pictures of the error."""
+    _same_shape(reference, distorted)
+    _, full = structural_similarity(luma(reference), luma(distorted), full=True, **SSIM_PARAMS)
+    return full
+
+
 def s2_scales(height: int, width: int) -> int:
     """How many SSIMULACRA2 scales an image of this size gets (the pyramid stops below 8 px)."""
     scales = 0

@@ -43,6 +43,9 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd;
 padding: .6rem; overflow-x: auto; } .summary { border-left: 4px solid #ddd; padding-left: 1rem; }
 #decision { border: 2px solid #070; padding: 0 1rem .5rem; } caption { text-align: left; font-weight: bold; }
 .better { color: #070; } .worse { color: #b00; } tr.changed td { font-weight: bold; }
+.tiles { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-start; } .tiles figure { margin: .2rem 0;
+max-width: 20rem; } .tiles figcaption { font-size: .75rem; } img.pixelated { image-rendering: pixelated;
+max-width: none; } figure.example { border-top: 1px solid #ddd; padding-top: .5rem; }
 </style>"""
 
 
@@ -167,6 +170,7 @@ def write_index(run: RunDir, info: dict) -> Path:
     """index.html: what to ship first, then the comparison with an earlier run, the run's status and notebooks,
     the summary, the evidence behind the decision, every figure inline, data, config and environment."""
     from .decision import decision_html, evidence_html, figure_anchor
+    from .pictures import pictures_html
 
     root = run.path
     e = html.escape
@@ -175,6 +179,7 @@ def write_index(run: RunDir, info: dict) -> Path:
            f"<h1>resizer bench <code>{e(info['run_id'])}</code></h1>"]
     status = _status_html(info)
     out.append(decision_html(run, status))
+    out.append(pictures_html(run))
     if info.get("compared_with") and run.has_table(COMPARE_TABLE):
         out.append(_comparison_html(run, info["compared_with"]))
 
