@@ -206,7 +206,7 @@ def pictures_html(run: RunDir) -> str:
         for (role, file), example in pair.groupby(["role", "file"], sort=False):
             shipped = example[example.tile == "shipped"].iloc[0]
             out.append(f"<figure class='example'><figcaption><b>{e(role)}</b>: {e(Path(file).stem)} "
-                       f"({e(file)}; quality table score {shipped.table_score:.1f}; window {shipped.size} px at "
+                       f"({e(file)}; quality table score {shipped.table_score:.1f}; window {shipped['size']} px at "
                        f"{shipped.x},{shipped.y} of {shipped.width}&times;{shipped.height})</figcaption>")
             for scale in (1, ZOOM):
                 out.append("<div class='tiles'>")

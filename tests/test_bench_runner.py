@@ -3,12 +3,14 @@ that opens with the decision; `--compare` sets a second run's numbers beside the
 stops the run with a partial report and a non-zero exit."""
 
 import argparse
+import io
 import json
 import re
 import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import papermill
 import pytest
@@ -301,3 +303,28 @@ def test_failing_notebook_stops_the_run_with_a_partial_report(tmp_path, tiny_dat
     assert "class='failed'" in index and "href='html/speed.html'" in index
     assert (folder / "html" / "speed.html").is_file()
     assert "speed.ipynb" in capsys.readouterr().err
+
+
+def test_the_pictures_are_cut_from_what_resizer_variants_writes(tiny_run, tmp_path):
+    """Every shipped and cheaper crop equals the same window of the decode of `resizer variants`' own output for
+    that image and config (stored losslessly), and the worst images are those the quality table ranks lowest."""
+    from resizer.cli import main
+
+    tiles = pd.read_parquet(tiny_run / "data" / "pictures.parquet")
+    quality = pd.read_parquet(tiny_run / "data" / "quality.parquet")
+    chosen = load_config(tiny_run / "variants.toml")
+    assert set(tiles.tile) >= {"reference", "shipped", "error"} and set(tiles.variant) == {"sm", "md"}
+    for (variant, fmt), pair in tiles.groupby(["variant", "format"]):
+        enc = chosen.variant(variant).encoder(fmt)
+        shipped = quality[(quality.variant == variant) & (quality.format == fmt) & (quality.backend == chosen.backend)
+                          & (quality.settings == settings_text(enc)) & (quality.quality == enc.quality)]
+        assert pair[pair.role == "worst 1"].file.iloc[0] == shipped.sort_values(["s2_equiv", "file"]).file.iloc[0]
+        for r in pair[pair.tile == "shipped"].itertuples():
+            out = tmp_path / f"{variant}-{fmt}-{Path(r.file).stem}"
+            assert main(["variants", r.source, "-o", str(out), "--config", str(tiny_run / "variants.toml"),
+                         "--accept", f"image/{fmt}"]) == 0
+            written = (out / f"{Path(r.file).stem}-{variant}.{fmt}").read_bytes()
+            assert len(written) == r.bytes
+            window = np.asarray(Image.open(io.BytesIO(written)).convert("RGB"))[r.y:r.y + r.size, r.x:r.x + r.size]
+            assert np.array_equal(np.asarray(Image.open(tiny_run / r.path).convert("RGB")), window)
+    assert sum(f.stat().st_size for f in tiny_run.rglob("*") if f.is_file()) < 10 * 2**20

@@ -19,8 +19,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import skimage.data  # noqa: E402
 
-from resizer_bench import report  # noqa: E402
+from resizer.config import parse_config  # noqa: E402
+from resizer_bench import pictures, report  # noqa: E402
+from resizer_bench.datasets import bundled_dir  # noqa: E402
 from resizer_bench.paths import RunDir  # noqa: E402
+from resizer_bench.sweep import settings_text  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -85,6 +88,18 @@ def write_choose_outputs(run: RunDir) -> None:
                                   dict(variant="lg", box=700, byte_step=21.0, box_step=7.0)]), "variant_bytes")
 
 
+PICTURED = {"coffee.png": 72.0, "chelsea.png": 70.5, "astronaut.png": 74.0}  # file -> the quality table's score
+
+
+def write_pictures(run: RunDir) -> pd.DataFrame:
+    """Real crops of three bundled photos for what CHOSEN_CONFIG ships at sm (pillow, webp q65), from a quality
+    table in the sweep's schema whose scores rank chelsea worst."""
+    webp = settings_text(parse_config(CHOSEN_CONFIG).variant("sm").encoder("webp"))
+    quality = pd.DataFrame([dict(file=f, variant="sm", format="webp", backend="pillow", settings=webp, quality=q,
+                                 s2_equiv=score - (65 - q) / 5) for f, score in PICTURED.items() for q in (50, 65)])
+    return pictures.make_pictures(run, bundled_dir(), quality, CHOSEN_CONFIG, INPUT_CONFIG)
+
+
 @pytest.fixture
 def report_dir(tmp_path) -> Path:
     """A report folder written by report.py around real figures (a photo and two plots), the choose notebook's
@@ -106,6 +121,7 @@ def report_dir(tmp_path) -> Path:
     plt.close("all")
     run.write_table(pd.DataFrame({"backend": ["vips"], "threads": [1], "latency_ms_median": [12.0]}), "example")
     write_choose_outputs(run)
+    write_pictures(run)
     run.write_summary("speed", "## Speed\n\n| a | b |\n|---|---|\n| 1 | 2 |")
     info = {"run_id": "browser-test", "status": "ok", "wall_seconds": 1.0, "notebooks": [
         {"name": "speed", "status": "ok", "seconds": 1.0, "html": None, "notebook": None}]}
@@ -159,17 +175,31 @@ def _in_page_links(html: str) -> dict[str, str]:
     return {href: ",".join(sorted(values)) for href, values in links.items()}
 
 
-def test_index_shows_every_figure(report_dir, tmp_path):
-    images = _images(_dom(report_dir, tmp_path))
-    assert images == {"figures/photo.png": "true", "figures/plot.png": "true", "figures/savings.png": "true",
-                      "figures/perimage_chosen_vs_needed.png": "true", "figures/variant_bytes.png": "true"}
+FIGURES = ("photo", "plot", "savings", "perimage_chosen_vs_needed", "variant_bytes")
 
 
-def test_a_missing_figure_is_detected(report_dir, tmp_path):
+def test_index_shows_every_figure_and_picture(report_dir, tmp_path):
+    dom = _dom(report_dir, tmp_path)
+    tiles = pd.read_csv(report_dir / "data" / "pictures.csv")
+    assert _images(dom) == {**{f"figures/{f}.png": "true" for f in FIGURES}, **{p: "true" for p in tiles.path}}
+    # each worst image and the typical one, as reference, shipped, one step cheaper (q50) and error map
+    assert set(zip(tiles.role, tiles.file, strict=True)) == {("worst 1", "chelsea.png"), ("typical", "coffee.png")}
+    assert set(tiles.tile) == {"reference", "shipped", "cheaper", "error"}
+    for r in tiles.itertuples():  # every picture labelled: image, variant, format, and for outputs the numbers
+        label = pictures.label(r)
+        assert Path(r.file).stem in label and "sm webp" in label
+        assert re.search(rf'<img src="{re.escape(r.path)}" alt="{re.escape(label)}"', dom.replace("&amp;", "&"))
+        if r.tile in ("shipped", "cheaper"):
+            assert f"q{int(r.quality)}" in label and f"{int(r.bytes):,} bytes" in label and f"{r.score:.1f}" in label
+
+
+def test_a_missing_figure_or_picture_is_detected(report_dir, tmp_path):
     (report_dir / "figures" / "plot.png").unlink()
+    tiles = pd.read_csv(report_dir / "data" / "pictures.csv")
+    (report_dir / tiles.path[0]).unlink()
     images = _images(_dom(report_dir, tmp_path))
-    assert images == {"figures/photo.png": "true", "figures/plot.png": "false", "figures/savings.png": "true",
-                      "figures/perimage_chosen_vs_needed.png": "true", "figures/variant_bytes.png": "true"}
+    assert images["figures/plot.png"] == images[tiles.path[0]] == "false"
+    assert images["figures/photo.png"] == images[tiles.path[1]] == "true"
 
 
 def test_the_decision_comes_first_and_its_links_resolve(report_dir, tmp_path):
@@ -177,7 +207,7 @@ def test_the_decision_comes_first_and_its_links_resolve(report_dir, tmp_path):
     assert _in_page_links(decision) == {f"#{anchor}": "true" for anchor in (
         "config", "table-choose", "table-backend", "table-savings", "figure-savings", "table-cold_start",
         "table-cost", "table-perimage", "figure-perimage_chosen_vs_needed", "table-format_by_image",
-        "table-variant_bytes", "figure-variant_bytes")}
+        "table-variant_bytes", "figure-variant_bytes", "pictures-sm-webp")}
     text = re.sub(r"<[^>]+>", "", decision)
     assert "variants.sm.formats" in text and "avif &gt; webp" in text and "webp &gt; avif" in text
     assert "variants.sm.encoders.webp.quality" in text and "backend" in text and "pillow" in text
