@@ -231,3 +231,35 @@ def pictures_links(run: RunDir) -> str:
     links = ", ".join(f"<a href='#{anchor(r.variant, r.format)}'>{html.escape(r.variant)} {html.escape(r.format)}</a>"
                       for r in pairs.itertuples())
     return f"<p>See what each ships on its worst images, and one step cheaper: {links}.</p>"
+
+
+def compare_html(run: RunDir, earlier: Path, changed: pd.DataFrame) -> str:
+    """For each variant x format whose shipped settings or quality differ from the earlier run's (`changed`:
+    decision.encoders_compared rows), this run's examples on the same crop under both runs' configs (the earlier
+    run's output rendered now, from its variants.toml, and written beside this run's pictures)."""
+    if not run.has_table(TABLE) or changed.empty:
+        return ""
+    e = html.escape
+    tiles = run.read_table(TABLE)
+    theirs = parse_config((earlier / "variants.toml").read_text(encoding="utf-8"))
+    out = ["<section id='compare-pictures'><h3>The same crops under both runs' settings</h3>"]
+    for r in changed.itertuples():
+        shipped = tiles[(tiles.variant == r.variant) & (tiles.format == r.format) & (tiles.tile == "shipped")]
+        if shipped.empty or r.variant not in theirs.variants or r.format not in theirs.variant(r.variant).formats:
+            continue
+        out.append(f"<h4>{e(r.variant)} {e(r.format)}: {e(r.earlier)} &rarr; {e(r.this)}</h4>")
+        for t in shipped.itertuples():
+            result = render(Path(t.source).read_bytes(), t.file, theirs, r.variant, r.format)
+            crop = metrics.decode_rgb(result.data)[t.y:t.y + t.size, t.x:t.x + t.size]
+            target = run.path / FOLDER / f"compare-{Path(t.file).stem}-{r.variant}-{r.format}-earlier.png"
+            _png(np.ascontiguousarray(crop), target)
+            sides = [(f"{FOLDER}/{target.name}", f"earlier run: {r.earlier} · {len(result.data):,} bytes"),
+                     (t.path, f"this run: {r.this} · {int(t.bytes):,} bytes · SSIMULACRA2 {t.score:.1f}")]
+            out.append("<div class='tiles'>")
+            for path, text in sides:
+                text = e(f"{Path(t.file).stem} · {r.variant} {r.format} · {t.role} · {text}")
+                out.append(f"<figure><img src='{e(path)}' alt='{text}' title='{text}' width='{t.size * ZOOM}' "
+                           f"height='{t.size * ZOOM}' class='pixelated'><figcaption>{text}</figcaption></figure>")
+            out.append("</div>")
+    out.append("</section>")
+    return "\n".join(out)

@@ -273,6 +273,7 @@ def _comparison_html(run: RunDir, earlier: dict) -> str:
 def _encoders_compared_html(run: RunDir, earlier: Path) -> str:
     """Both runs' chosen encoder set and quality per variant x format (changed rows first)."""
     from .decision import CHOSEN_CONFIG, encoders_compared
+    from .pictures import compare_html
 
     mine, theirs = run.path / CHOSEN_CONFIG, earlier / CHOSEN_CONFIG
     if not (mine.is_file() and theirs.is_file()):
@@ -288,6 +289,7 @@ def _encoders_compared_html(run: RunDir, earlier: Path) -> str:
         out.append(f"<tr{tag}><td>{e(r.variant)}</td><td>{e(r.format)}</td><td>{e(r.earlier)}</td>"
                    f"<td>{e(r.this)}</td></tr>")
     out.append("</table>")
+    out.append(compare_html(run, earlier, both[both.changed]))
     return "\n".join(out)
 
 

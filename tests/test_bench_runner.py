@@ -267,6 +267,15 @@ def test_compare_sets_a_second_run_beside_the_first(tiny_run, tiny_dataset, tiny
     assert "href='data/compare.csv'" in index and "<code>run</code>" in index
     # both runs' shipped encoder settings per variant x format; the new grid changed some qualities
     assert "<table id='compare-encoders'>" in index and "<tr class='changed'>" in index
+    # the same crop under both runs' settings, for the pairs whose quality changed
+    earlier = set(re.findall(r"<img src='(pictures/compare-[^']+-earlier\.png)'", index))
+    assert earlier and all((folder / path).is_file() for path in earlier)
+    table = index[index.index("<table id='compare-encoders'>"):]
+    changed = re.findall(r"<tr class='changed'><td>(\w+)</td><td>(\w+)</td>", table[:table.index("</table>")])
+    pictured = pd.read_parquet(folder / "data" / "pictures.parquet")  # the pairs the config ships pictures of
+    expected = {f"{v}-{f}" for v, f in changed} & {f"{v}-{f}" for v, f in zip(pictured.variant, pictured.format,
+                                                                            strict=True)}
+    assert expected == {re.search(r"-(\w+-\w+)-earlier", path).group(1) for path in earlier}
 
 
 @pytest.mark.parametrize("earlier, message", [("missing", "no such run folder"),
