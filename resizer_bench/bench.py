@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .paths import RunDir
 
-NOTEBOOKS = ("quality", "speed", "cold_start", "choose")
+NOTEBOOKS = ("quality", "speed", "cold_start", "choose", "explore")
 KERNEL_NAME = "resizer"
 KERNEL_DISPLAY_NAME = "resizer (.venv)"
 
