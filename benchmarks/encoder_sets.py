@@ -28,7 +28,7 @@ from resizer.config import DEFAULT_CONFIG_PATH, parse_config
 from resizer.pipeline import render_each, transform
 from resizer_bench import choose, cost, metrics, sweep
 from resizer_bench.datasets import load_dataset
-from resizer_bench.encoder_choice import EncoderTarget
+from resizer_bench.encoder_choice import EncoderTarget, bytes_at_target, curves, with_miss
 from resizer_bench.executor import run_tasks
 from resizer_bench.perimage import image_folds
 
@@ -122,6 +122,22 @@ def miss_ms(paths, config_text: str, pairs, boxes: dict, repeats: int) -> dict:
 BOXES = {name: v.size for name, v in parse_config(TODAY).variants.items()}
 
 
+def set_table(frame: pd.DataFrame, targets=(65.0, 70.0, 75.0)) -> pd.DataFrame:
+    """All images, in sample: per variant x format x set, its mean bytes at each target p10 against the input
+    set's (interpolated between swept qualities, as the chooser compares) and its median encode ms."""
+    rows = []
+    for variant, part in frame.groupby("variant"):
+        part = with_miss(part)
+        for fmt, rows_f in part[part.quality.notna()].groupby("format"):
+            per = {t: curves(rows_f, EncoderTarget(threshold=t)) for t in targets}
+            base = {t: bytes_at_target(c[c.current], t) for t, c in per.items()}
+            for text, group in rows_f.groupby("settings", sort=False):
+                rows.append(dict(variant=variant, format=fmt, settings=text, encode_ms=group.encode_ms.median(),
+                                 **{f"bytes_at_{t:g}": bytes_at_target(c[c.settings == text], t) / base[t] - 1
+                                    for t, c in per.items()}))
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpus"))
@@ -152,6 +168,10 @@ def main() -> None:
         frame.to_parquet(frame_path)
     print(f"sweep: {len(frame)} outputs of {frame.file.nunique()} images; sets: "
           + "; ".join(f"{f}: {', '.join(frame[frame.format == f].settings.unique())}" for f in formats))
+
+    pd.set_option("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60)
+    print("\nin sample, all images: bytes at the target p10 against the input's set, median encode ms (sweep)")
+    print(set_table(frame).round(3).to_string(index=False))
 
     folds = image_folds(files, 2, seed=args.seed, min_test=5)
     results = []
@@ -189,7 +209,6 @@ def main() -> None:
     scale = cost.cpu_factor(cost.Traffic().origin_memory_mb)
     table["wait_ratio"] = (table.miss_tuned_ms * scale + 60) / (table.miss_today_ms * scale + 60)
     table.to_csv(cache / "holdout.csv", index=False)
-    pd.set_option("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60)
     print(table.round(3).to_string(index=False))
     pooled = table.assign(wb=table.tuned_bytes * table.images, wt=table.today_bytes * table.images).groupby(
         ["variant", "format"]).agg(images=("images", "sum"), wb=("wb", "sum"), wt=("wt", "sum"),
