@@ -93,16 +93,17 @@ class EncoderSettings(NamedTuple):
     dither: float | None = None
 
     def sweepable(self) -> dict[str, Any]:
-        """The settings besides quality that shape the bytes, as set (what an encoder candidate names)."""
-        return {k: v for k, v in self._asdict().items() if k in SWEEPABLE and v is not None}
+        """The settings besides quality that shape the bytes, as set, in SWEEPABLE order (what an encoder candidate
+        names)."""
+        return {k: v for k in SWEEPABLE if (v := getattr(self, k)) is not None}
 
 
-# The encoder settings the workbench sweeps beside quality (resizer_bench.encoders), per format, in config order.
+# The encoder settings the workbench sweeps beside quality (resizer_bench.sweep), per format.
 SWEEPABLE_BY_FORMAT = {"jpeg": ("subsampling", "progressive", "mozjpeg"),
                        "png": ("effort", "palette", "colours", "dither"),
                        "webp": ("effort", "sharp_yuv"),
                        "avif": ("effort", "subsampling")}
-SWEEPABLE = frozenset(k for keys in SWEEPABLE_BY_FORMAT.values() for k in keys)
+SWEEPABLE = tuple(dict.fromkeys(k for keys in SWEEPABLE_BY_FORMAT.values() for k in keys))  # each once, in order
 # Switches whose `false` writes the same bytes as leaving them out: left out of the settings id either way, so
 # writing `mozjpeg = false` into a config keeps its keys.
 OFF_BY_DEFAULT = ("mozjpeg", "sharp_yuv", "palette")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from resizer.config import BACKEND_LACKS, BACKENDS, OFF_BY_DEFAULT, SWEEPABLE_BY_FORMAT, parse_config
+from resizer.config import BACKEND_LACKS, BACKENDS, OFF_BY_DEFAULT, parse_config
 from resizer.formats import LOSSY_FORMATS, OUTPUT_FORMATS, sniff
 from resizer.negotiate import FALLBACK
 from resizer.pipeline import render_variants
@@ -39,7 +39,7 @@ QUICK_VARIANTS = ("sm", "md")
 QUICK_IMAGES = 3
 BASELINE_QUALITY = 80  # the original product: the original's format at quality 80 (PNG stays lossless)
 # Encoder setting sets swept beside quality, per format: each is applied over the input config's encoder settings,
-# and the input's own set is always swept too (first). docs/ENCODERS.md, "Tuning the encoder settings", says why
+# and the input's own set is always swept too (first). docs/WORKBENCH.md, "Encoder settings", says why
 # these: mozjpeg's optimisations at 4:2:0 and 4:4:4, WebP's sharp YUV and its slowest method, AVIF at 4:4:4.
 ENCODER_SETS: dict[str, tuple[dict, ...]] = {
     "jpeg": ({"mozjpeg": False}, {"mozjpeg": True}, {"mozjpeg": True, "subsampling": "4:4:4"}),
@@ -74,10 +74,8 @@ def with_quality(variant, fmt: str, quality: int | None, changes: dict | None = 
 def settings_text(settings) -> str:
     """An encoder's sweepable settings as one canonical line, e.g. "subsampling=4:2:0 progressive=true
     mozjpeg=true" (switches that are off are left out: they write the same bytes as unset)."""
-    values = settings.sweepable()
     parts = [f"{key}={str(value).lower() if isinstance(value, bool) else value}"
-             for key in dict.fromkeys(k for keys in SWEEPABLE_BY_FORMAT.values() for k in keys)
-             if (value := values.get(key)) is not None and not (key in OFF_BY_DEFAULT and value is False)]
+             for key, value in settings.sweepable().items() if not (key in OFF_BY_DEFAULT and value is False)]
     return " ".join(parts) or "(library defaults)"
 
 
