@@ -21,8 +21,8 @@ import statistics
 import time
 from pathlib import Path
 
-from resizer import pipeline
 from resizer.config import load_config
+from resizer.image import pipeline
 from resizer_bench.cost import Prices, Traffic
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from resizer.config import DEFAULT_CONFIG_PATH, parse_config
-from resizer.pipeline import render_each, transform
+from resizer.image.pipeline import render_each, transform
 from resizer_bench import choose, cost, metrics, sweep
 from resizer_bench.datasets import load_dataset
 from resizer_bench.encoder_choice import EncoderTarget, bytes_at_target, curves, with_miss

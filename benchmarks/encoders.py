@@ -21,10 +21,10 @@ from pathlib import Path
 import pyvips
 from PIL import Image
 
-from resizer import pipeline
-from resizer.backends import get_backend
-from resizer.backends.vips import SUBSAMPLE
 from resizer.config import load_config
+from resizer.image import pipeline
+from resizer.image.backends import get_backend
+from resizer.image.backends.vips import SUBSAMPLE
 from resizer_bench.metrics import Ssimulacra2, decode_rgb, equivalent_score, load_source, reference
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"

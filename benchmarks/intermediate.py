@@ -1,4 +1,5 @@
-"""Intermediates: is a smaller copy of a large original a better source for later misses? (resizer/intermediate.py)
+"""Intermediates: is a smaller copy of a large original a better source for later misses?
+(resizer/store/intermediate.py)
 
     .venv/bin/python -m benchmarks.intermediate study      # candidates: time, bytes, SSIMULACRA2 vs from-original
     .venv/bin/python -m benchmarks.intermediate handler --far-origin 60ms,40MB/s   # the handler, miss by miss
@@ -82,9 +83,9 @@ def best_ms(fn, repeat: int):
 
 def make_source(data: bytes, cand: Candidate, config, backend, repeat: int):
     """(ms, bytes of the source) for a candidate, made from the original as a first miss would."""
-    from resizer import pipeline
     from resizer.config import EncoderSettings, Intermediate, Variant
-    from resizer.intermediate import as_variant
+    from resizer.image import pipeline
+    from resizer.store.intermediate import as_variant
 
     if cand.kind == "jpeg":
         variant = as_variant(Intermediate(cand.size, cand.quality))
@@ -104,9 +105,9 @@ def make_source(data: bytes, cand: Candidate, config, backend, repeat: int):
 
 def study(args) -> None:
 
-    from resizer import pipeline
-    from resizer.backends import get_backend
     from resizer.config import load_config
+    from resizer.image import pipeline
+    from resizer.image.backends import get_backend
     from resizer_bench import metrics
 
     config = load_config(args.config)
@@ -157,7 +158,7 @@ def far_ms(model, cpu_ms: float, get_bytes: int, put_bytes: int) -> float:
 
 
 def report_study(rows, cands, variants, args) -> None:
-    from resizer.origin_model import OriginModel
+    from resizer.store.origin_model import OriginModel
 
     latency, _, bandwidth = args.far_origin.partition(",")
     model = OriginModel.parse(latency, bandwidth or None)
@@ -233,8 +234,8 @@ def handler_run(args) -> None:
     from resizer.config import load_config
     from resizer.edge.origin import OriginResponse
     from resizer.keys import derived_key
-    from resizer.origin_model import OriginModel, ShapedOrigin
-    from resizer.origins import LocalOrigin
+    from resizer.store.origin_model import OriginModel, ShapedOrigin
+    from resizer.store.origins import LocalOrigin
 
     latency, _, bandwidth = args.far_origin.partition(",")
     model = OriginModel.parse(latency, bandwidth or None)
@@ -297,7 +298,7 @@ pyvips.cache_set_max(0)
 from resizer.config import load_config
 from resizer.edge.origin import OriginResponse
 from resizer.keys import derived_key
-from resizer.origins import LocalOrigin
+from resizer.store.origins import LocalOrigin
 image, variant, fmt, mode, config_path = sys.argv[1:6]
 config = load_config(config_path or None)
 if mode == "off":

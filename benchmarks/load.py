@@ -36,8 +36,8 @@ from urllib.parse import quote
 
 from resizer.config import load_config
 from resizer.errors import ResizerError
-from resizer.formats import FORMATS, sniff
-from resizer.pipeline import inspect
+from resizer.image.formats import FORMATS, sniff
+from resizer.image.pipeline import inspect
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPTS = {"avif": "image/avif,image/webp,*/*", "webp": "image/webp,*/*", "fallback": "image/*,*/*;q=0.8"}

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from resizer.config import load_config
-from resizer.pipeline import SOURCE_STEPS, render_variants
+from resizer.image.pipeline import SOURCE_STEPS, render_variants
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_STEP_NAMES = [step.__name__ for step in SOURCE_STEPS]

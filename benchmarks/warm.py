@@ -78,7 +78,7 @@ def main(argv=None) -> None:
     from moto.server import ThreadedMotoServer
 
     from resizer.config import load_config
-    from resizer.origins import S3Origin
+    from resizer.store.origins import S3Origin
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -40,14 +40,15 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 # Explicit allowlists (paths inside resizer/). Nothing else ships: no CLI, no build, no measurement code.
 VIEWER_MODULES = (
-    "__init__.py", "errors.py", "formats.py", "config.py", "keys.py", "negotiate.py",
-    "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/viewer.py",
+    "__init__.py", "errors.py", "config.py", "keys.py", "image/__init__.py", "image/formats.py",
+    "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/viewer.py", "edge/negotiate.py",
 )
 ORIGIN_MODULES = (
-    "__init__.py", "errors.py", "formats.py", "config.py", "keys.py", "sizing.py", "pipeline.py",
-    "intermediate.py", "quality_probe.py", "origins.py", "backends/__init__.py", "backends/base.py",
-    "backends/pillow_save.py",
-    "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/origin.py",
+    "__init__.py", "errors.py", "config.py", "keys.py",
+    "image/__init__.py", "image/formats.py", "image/sizing.py", "image/pipeline.py", "image/quality_probe.py",
+    "image/backends/__init__.py", "image/backends/base.py", "image/backends/pillow_save.py",
+    "store/__init__.py", "store/intermediate.py", "store/origins.py",
+    "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/origin.py", "edge/negotiate.py",
 )
 FUNCTIONS = {
     # zip name: (top-level entry module, module whose `lambda_handler()` builds the handler at init)
@@ -111,7 +112,7 @@ def build(config_path: str | Path | None, bucket: str | None, python_version: st
     with tempfile.TemporaryDirectory(prefix="resizer-build-") as tmp:
         viewer_dir, origin_dir = Path(tmp, "viewer"), Path(tmp, "origin")
         stage(viewer_dir, VIEWER_MODULES, config, "viewer-request")
-        stage(origin_dir, (*ORIGIN_MODULES, f"backends/{config.backend}.py"), config, "origin-response")
+        stage(origin_dir, (*ORIGIN_MODULES, f"image/backends/{config.backend}.py"), config, "origin-response")
         install_wheels(requirements, set(lock.get("sdist_only", [])), origin_dir, python_version, cache_dir())
         artifacts = {}
         for name, folder in (("viewer-request", viewer_dir), ("origin-response", origin_dir)):

@@ -21,10 +21,10 @@ from .errors import ConfigError, ResizerError
 from .samples import SAMPLE_PHOTOS, sample_photos_dir
 
 if TYPE_CHECKING:
-    from .backends import Backend
     from .config import Config, Variant
-    from .origins import Origin
-    from .pipeline import Result
+    from .image.backends import Backend
+    from .image.pipeline import Result
+    from .store.origins import Origin
 
 COMMANDS_GROUP = "resizer.commands"
 # What a command's `add_parser` function registers itself with (a string: generic only to type checkers)
@@ -131,8 +131,8 @@ _worker_config = functools.cache(load_config)
 def _render_image(image: Path, *, config_path: str | None, backend: str | None, accept: str | None, out: Path,
                   threads: int) -> list[tuple[str, ...]]:
     """Every variant of one image, written to `out`; its table rows (one error row if it failed)."""
-    from .backends import get_backend
-    from .formats import FORMATS
+    from .image.backends import get_backend
+    from .image.formats import FORMATS
 
     config = _worker_config(config_path)
     library = get_backend(backend or config.backend)
@@ -158,8 +158,8 @@ def variant_outputs(data: bytes, name: str, config: "Config", *, backend: "str |
     """Every variant of one original as `resizer variants` writes it: each in the format negotiated for `accept`
     (None: the original's family, from `name`), all from one decode, quality searches run. The workbench's
     pictures are cut from exactly these bytes."""
-    from .negotiate import choose_format
-    from .pipeline import render_variants
+    from .edge.negotiate import choose_format
+    from .image.pipeline import render_variants
 
     requests = [(v, choose_format(accept, v, name)) for v in config.variants.values()]
     results = render_variants(data, requests, backend=backend or config.backend, limits=config.limits, search=True)
@@ -187,7 +187,7 @@ def _add_info(commands: Subparsers) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from .pipeline import inspect
+    from .image.pipeline import inspect
 
     try:
         info = inspect(args.image.read_bytes(), backend=args.backend)
@@ -208,8 +208,8 @@ def _add_key(commands: Subparsers) -> None:
 
 
 def _run_key(args: argparse.Namespace) -> int:
+    from .edge.negotiate import choose_format
     from .keys import derived_key, parse_public_path
-    from .negotiate import choose_format
 
     config = load_config(args.config)
     try:
@@ -250,8 +250,8 @@ def _add_serve(commands: Subparsers) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from .emulator import make_server
-    from .origin_model import OriginModel
+    from .edge.emulator import make_server
+    from .store.origin_model import OriginModel
 
     try:
         origin_model = OriginModel.parse(args.origin_latency, args.origin_bandwidth)
@@ -264,12 +264,12 @@ def _run_serve(args: argparse.Namespace) -> int:
         if not args.bucket:
             print("resizer: --s3-endpoint needs --bucket", file=sys.stderr)
             return 2
-        from .origins import S3Origin
+        from .store.origins import S3Origin
 
         config = config.with_bucket(args.bucket)
         origin, where = S3Origin(args.bucket, config.region, config.derived_prefix, args.s3_endpoint), args.s3_endpoint
     else:
-        from .origins import LocalOrigin
+        from .store.origins import LocalOrigin
 
         originals = args.origin or _sample_origin()
         if originals is None:
@@ -339,7 +339,7 @@ def _from_module(name: str) -> Callable[[Subparsers], None]:
 
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "variants": _add_variants, "info": _add_info, "key": _add_key, "serve": _add_serve,
-    "build": _from_module("build"), "purge": _from_module("purge"), "warm": _from_module("warm"),
+    "build": _from_module("build"), "purge": _from_module("store.purge"), "warm": _from_module("store.warm"),
 }
 
 if __name__ == "__main__":

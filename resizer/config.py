@@ -11,10 +11,10 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from .errors import ConfigError
-from .formats import OUTPUT_FORMATS, formats_written_for
+from .image.formats import OUTPUT_FORMATS, formats_written_for
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("variants.toml")
-BACKENDS = ("vips", "pillow")  # the one list of image backends (resizer/backends/<name>.py)
+BACKENDS = ("vips", "pillow")  # the one list of image backends (resizer/image/backends/<name>.py)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 PREFIX = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,62}$")
 EFFORT_RANGE = {"jpeg": (0, 0), "png": (0, 9), "webp": (0, 6), "avif": (0, 9)}
@@ -31,7 +31,7 @@ _T = TypeVar("_T")
 class PerImageQuality(NamedTuple):
     """The quality of each image's encode, chosen at the edge by measurement (fitted by the workbench on the
     user's images, resizer_bench/perimage.py): encode at `probe`, score that encode against the pixels it was made
-    from with the edge's score (resizer/quality_probe.py), read the quality the score predicts for reaching
+    from with the edge's score (resizer/image/quality_probe.py), read the quality the score predicts for reaching
     `threshold` off a monotone map (`scores`, ascending, -> `qualities`), snapped to the ladder `[low, high,
     step]`; when that quality is below the probe's, encode and score it too and serve it if it reaches
     `threshold`, else the probe; above it, encode and serve it."""
@@ -58,7 +58,7 @@ class PerImageQuality(NamedTuple):
 
 class QualitySearch(NamedTuple):
     """Each image's quality searched for, offline: the lowest quality of the ladder `[low, high, step]` whose
-    encode scores at least `threshold` with the edge's score (resizer/quality_probe.py) against the pixels it was
+    encode scores at least `threshold` with the edge's score (resizer/image/quality_probe.py) against the pixels it was
     made from, by bisection over the ladder (the top served unscored), as the workbench simulates it
     (resizer_bench.perimage.Threshold). Four or five scored encodes: too slow for a viewer to wait on, so
     `resizer warm` and `resizer variants` run it and store its bytes, and the edge answers a miss with the fixed
@@ -136,7 +136,7 @@ class Limits(NamedTuple):
 
 
 class Intermediate(NamedTuple):
-    """A high-fidelity copy of a large original that later misses read instead of it (resizer/intermediate.py):
+    """A high-fidelity copy of a large original that later misses read instead of it (resizer/store/intermediate.py):
     JPEG, 4:4:4, fitting a `size` box at `quality`; made only for originals whose longer side is at least
     `min_ratio` x `size`. `[intermediate] size = 0` turns it off."""
 

@@ -18,8 +18,8 @@ an original key; `<prefix>/<variant>/<format>/<id>/` lists one (variant, format,
 
     intermediate key     =   `<derived_prefix>/~source/<intermediate settings id>/<original key>`
 
-An intermediate (resizer/intermediate.py) is a source for misses, never an answer: `~` is no variant-name character,
-so its key parses neither as a public path nor as a derived key (`split_derived_key` -> None), and the
+An intermediate (resizer/store/intermediate.py) is a source for misses, never an answer: `~` is no variant-name
+character, so its key parses neither as a public path nor as a derived key (`split_derived_key` -> None), and the
 origin-response function answers a request for it 400.
 """
 
@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote
 
 from .config import SETTINGS_ID_CHARS, VARIANT_NAME, Config
 from .errors import MalformedKey
-from .formats import OUTPUT_FORMATS
+from .image.formats import OUTPUT_FORMATS
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

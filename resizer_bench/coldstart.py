@@ -25,9 +25,9 @@ from .paths import resolve
 CHILD = Path(__file__).with_name("coldstart_child.py")
 # target -> (backend, statement); "import <backend>" is what a handler pays before its first transform.
 IMPORTS = {
-    "import pipeline": ("", "import resizer.pipeline"),
-    "import vips": ("vips", "import resizer.pipeline, resizer.backends.vips"),
-    "import pillow": ("pillow", "import resizer.pipeline, resizer.backends.pillow"),
+    "import pipeline": ("", "import resizer.image.pipeline"),
+    "import vips": ("vips", "import resizer.image.pipeline, resizer.image.backends.vips"),
+    "import pillow": ("pillow", "import resizer.image.pipeline, resizer.image.backends.pillow"),
 }
 TIMED_IMPORT = ("import json, time; t = time.perf_counter(); {statement}; "
                 "print('RESULT ' + json.dumps({{'import': (time.perf_counter() - t) * 1000}}))")

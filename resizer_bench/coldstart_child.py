@@ -6,7 +6,7 @@ so that nothing but FOLDER is importable (no site-packages, no repo): this file 
 before the handler. Prints `RESULT {json}`: milliseconds of each phase. "import" is the entry module's import,
 i.e. Lambda's init phase (the origin-response entry builds its handler there: config, S3 client, image library).
 The origin-response requests then go to a handler of the child's own, built from the same modules over a
-temporary local folder (resizer.origins.LocalOrigin, shipped in the zip) instead of S3.
+temporary local folder (resizer.store.origins.LocalOrigin, shipped in the zip) instead of S3.
 """
 
 import copy
@@ -36,7 +36,7 @@ def main(folder: str, function: str, image: str, variant: str, fmt: str) -> dict
     try:
         if function == "origin-response":
             from resizer.edge.origin import OriginResponse
-            from resizer.origins import LocalOrigin
+            from resizer.store.origins import LocalOrigin
 
             (tmp / "originals").mkdir()
             shutil.copyfile(image, tmp / "originals" / name)

@@ -2,7 +2,7 @@
 
 Every dataset gets a manifest (file, width, height, format, bytes, sha256) cached as parquet under the cache dir;
 a file's row is reused while its size and mtime are unchanged. The format comes from the bytes
-(`resizer.formats.sniff`), never the extension; files that are not decodable images are skipped and counted.
+(`resizer.image.formats.sniff`), never the extension; files that are not decodable images are skipped and counted.
 """
 
 import hashlib
@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 from PIL import Image
 
-from resizer.formats import FORMATS, sniff
+from resizer.image.formats import FORMATS, sniff
 from resizer.samples import SAMPLE_PHOTOS, sample_photos_dir
 
 from .paths import repo_root

@@ -1,6 +1,6 @@
 """The explorer behind notebooks/explore.ipynb: one image x variant x format x backend x encoder settings x quality,
-rendered with the production pipeline (`resizer.pipeline.transform`, the bytes the edge would serve), shown against
-the reference the metric uses, with SSIM's local error map, bytes and scores, beside what a run chose.
+rendered with the production pipeline (`resizer.image.pipeline.transform`, the bytes the edge would serve), shown
+against the reference the metric uses, with SSIM's local error map, bytes and scores, beside what a run chose.
 
 `Explorer.view` does the work and is what the tests call; `figure` draws a view (the static grid a papermill run
 leaves as image/png outputs); `Explorer.widget` wires ipywidgets controls to `view` for JupyterLab. Decoded
@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from resizer.config import DEFAULT_CONFIG_PATH, Config, backend_refusal, parse_config
-from resizer.pipeline import transform
+from resizer.image.pipeline import transform
 
 from . import metrics, pictures
 from .datasets import load_dataset

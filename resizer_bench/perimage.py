@@ -5,7 +5,7 @@ can the edge pick each image's quality, with a cheap probe, and save bytes at th
 
 - `ladder_sweep`: every (image, variant, format, ladder quality) through the runtime pipeline (vips backend,
   `render_variants`, as `sweep.run_sweep`), scored with SSIMULACRA2 against the shared Lanczos reference
-  (`metrics`) and with the edge's fast statistics (`resizer.quality_probe.fast_stats`, libvips) against the
+  (`metrics`) and with the edge's fast statistics (`resizer.image.quality_probe.fast_stats`, libvips) against the
   pixels the encoder was handed; cached per (image, variant) as parquet.
 - `needed_quality`: the oracle, per (image, variant, format).
 - `image_folds`: k folds by image (near-duplicate images grouped together).
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from resizer import quality_probe as qp
 from resizer.config import parse_config
-from resizer.pipeline import render_variants
+from resizer.image import quality_probe as qp
+from resizer.image.pipeline import render_variants
 
 from . import metrics
 from .sweep import settings_text, warm_up, with_quality
@@ -35,7 +35,7 @@ SLACK = 3.0  # how far below the p10 an image may score in the per-image compari
 KEY = ["file", "variant", "format"]
 
 
-# --- the numpy twin of resizer.quality_probe (the test oracle) ---------------------------------------------
+# --- the numpy twin of resizer.image.quality_probe (the test oracle) ---------------------------------------------
 
 def fast_stats_numpy(reference: np.ndarray, distorted: np.ndarray) -> dict[str, float]:
     """`quality_probe.fast_stats` on two same-size 8-bit RGB arrays, in numpy (float64)."""
@@ -192,8 +192,8 @@ def probe_timing(root, files, *, config_text: str, variants, formats, qualities:
 
     import pyvips
 
-    from resizer.backends import get_backend
-    from resizer.pipeline import transform
+    from resizer.image.backends import get_backend
+    from resizer.image.pipeline import transform
 
     pyvips.concurrency_set(1)
     config = parse_config(config_text)

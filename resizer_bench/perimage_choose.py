@@ -2,7 +2,7 @@
 
 Per variant x format of the per-image ladder sweep (`perimage.ladder_sweep`, written by the quality notebook as
 `perimage_ladder`, with the probe timings as `perimage_timing`), two candidate rules on the edge's score
-(`s2_edge`, resizer.quality_probe):
+(`s2_edge`, resizer.image.quality_probe):
 
 - `perimage.ProbeVerify`, run by the edge on every miss (config.PerImageQuality): one probe, a map, one check;
 - `perimage.Threshold` (exact bisection of the ladder), run offline (config.QualitySearch) by `resizer warm`

@@ -58,7 +58,7 @@ def make_plan(dataset, *, quick: bool = False, images: int = 0, seed: int = 0, b
     (default 2) drawn with `seed`, every variant of the config, up to 3 timed runs per case within 1 s (AVIF's
     large variants take seconds each: they get one run)."""
     from resizer.config import load_config
-    from resizer.formats import OUTPUT_FORMATS
+    from resizer.image.formats import OUTPUT_FORMATS
 
     cfg = load_config(config or None)
     table = dataset.images.assign(pixels=dataset.images["width"] * dataset.images["height"])
@@ -108,8 +108,8 @@ def in_fresh_process(fn, arg, *, threads: int = 0):
 
 def _prepare(backend: str, config: str | None, threads: int = 0):
     """Import the pipeline and the backend (outside any timing); libvips: no operation cache."""
-    from resizer.backends import get_backend
     from resizer.config import load_config
+    from resizer.image.backends import get_backend
 
     get_backend(backend)
     if backend == "vips":
@@ -124,7 +124,7 @@ def _prepare(backend: str, config: str | None, threads: int = 0):
 def _split(timings: dict) -> dict:
     """Result.timings (step -> ms) summed into decode (the pipeline's source steps), encode, and resize (the
     variant steps before encoding)."""
-    from resizer.pipeline import SOURCE_STEPS
+    from resizer.image.pipeline import SOURCE_STEPS
 
     decode = {step.__name__ for step in SOURCE_STEPS}
     split = dict.fromkeys(("decode_ms", "resize_ms", "encode_ms"), 0.0)
@@ -138,7 +138,7 @@ def _split(timings: dict) -> dict:
 def latency_worker(job: tuple[Plan, str, int]) -> list[dict]:
     """In a process pinned to `threads` cores: every (image, format, variant) of the plan for one backend."""
     from resizer.errors import ResizerError
-    from resizer.pipeline import transform
+    from resizer.image.pipeline import transform
 
     plan, backend, threads = job
     cfg = _prepare(backend, plan.config, threads)
@@ -211,7 +211,7 @@ def throughput_task(task: tuple[str, str | None, str, str, str]) -> dict:
     """One transform in a helper process; imports and a first (warm-up) call per format are not timed."""
     import socket
 
-    from resizer.pipeline import transform
+    from resizer.image.pipeline import transform
 
     backend, config, path, fmt, vname = task
     cfg = _prepare(backend, config, threads=1)
@@ -269,7 +269,7 @@ def rss_worker(task: tuple[str, str | None, str, str, str]) -> dict:
     libvips threads the origin-response function gets at the template's default memory (as a container holds)."""
     from resizer.cfn import ORIGIN_MEMORY_MB
     from resizer.edge.runtime import vcpu_share
-    from resizer.pipeline import transform
+    from resizer.image.pipeline import transform
 
     backend, config, path, fmt, vname = task
     cfg = _prepare(backend, config, threads=vcpu_share(ORIGIN_MEMORY_MB))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from resizer.sizing import fit_inside
+from resizer.image.sizing import fit_inside
 
 from . import metrics
 from .datasets import Dataset

@@ -19,9 +19,9 @@ import pandas as pd
 from PIL import Image
 
 from resizer.config import BACKEND_LACKS, BACKENDS, OFF_BY_DEFAULT, parse_config
-from resizer.formats import LOSSY_FORMATS, OUTPUT_FORMATS, sniff
-from resizer.negotiate import FALLBACK
-from resizer.pipeline import render_variants
+from resizer.edge.negotiate import FALLBACK
+from resizer.image.formats import LOSSY_FORMATS, OUTPUT_FORMATS, sniff
+from resizer.image.pipeline import render_variants
 
 from . import metrics
 from .datasets import Dataset

@@ -85,7 +85,7 @@ def edge_handlers(s3_env):
     origin-response over S3 (moto, through the environment) at the config's bucket."""
     from resizer.edge.origin import OriginResponse
     from resizer.edge.viewer import ViewerRequest
-    from resizer.origins import S3Origin
+    from resizer.store.origins import S3Origin
 
     def build(config):
         return ViewerRequest(config), OriginResponse(
@@ -305,7 +305,7 @@ def snapshot(folder: Path) -> dict:
 def serve(config):
     """`serve(origin, config=None)` starts an emulator on a free loopback port and returns a
     `get(path, method="GET", **headers) -> (status, headers, body)` helper; all are stopped afterwards."""
-    from resizer.emulator import make_server
+    from resizer.edge.emulator import make_server
 
     servers = []
 

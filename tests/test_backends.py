@@ -1,4 +1,4 @@
-"""The two backends behind `resizer.backends.base.Backend`: header probing, shrink-on-load, colour conversion,
+"""The two backends behind `resizer.image.backends.base.Backend`: header probing, shrink-on-load, colour conversion,
 exact resizing, and the mapping of the backend-neutral encoder settings to each library's own parameters."""
 
 
@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, JpegImagePlugin
 
-from resizer.backends import Backend, get_backend, pillow, vips
 from resizer.config import BACKENDS, EncoderSettings
+from resizer.image.backends import Backend, get_backend, pillow, vips
 
 BACKEND_NAMES = pytest.mark.parametrize("name", BACKENDS)
 

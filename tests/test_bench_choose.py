@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from resizer.config import BACKENDS, DEFAULT_CONFIG_PATH, load_config, parse_config
-from resizer.pipeline import transform
+from resizer.image.pipeline import transform
 from resizer_bench import choose
 from resizer_bench.choose import Target, bootstrap_quantile
 from resizer_bench.datasets import bundled_dir

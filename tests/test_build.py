@@ -108,9 +108,9 @@ def test_zips_hold_only_the_allowlist_and_the_baked_config(built, tmp_path):
     assert {"resizer", "pyvips", "PIL", "obstore", "origin_response.py"} <= tops  # PIL: JPEG/WebP encoders
     assert not tops & {"boto3", "botocore", "s3transfer", "resizer_bench", "bin", "numpy"}
     ours = {n for n in names if n.startswith("resizer/") and "__pycache__" not in n}
-    assert not ours & {"resizer/cli.py", "resizer/build.py", "resizer/cfn.py", "resizer/backends/pillow.py",
-                       "resizer/edge/viewer.py", "resizer/lambda-lock.toml", "resizer/emulator.py",
-                       "resizer/origin_model.py"}
+    assert not ours & {"resizer/cli.py", "resizer/build.py", "resizer/cfn.py", "resizer/image/backends/pillow.py",
+                       "resizer/edge/viewer.py", "resizer/lambda-lock.toml", "resizer/edge/emulator.py",
+                       "resizer/store/origin_model.py"}
 
 
 # `dataclasses` imports `inspect` and `ast`: milliseconds of every cold start for nothing the handlers need.

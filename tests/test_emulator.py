@@ -10,8 +10,8 @@ from conftest import snapshot
 from PIL import Image
 
 from resizer.keys import derived_key
-from resizer.origin_model import OriginModel
-from resizer.origins import LocalOrigin, S3Origin
+from resizer.store.origin_model import OriginModel
+from resizer.store.origins import LocalOrigin, S3Origin
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import papermill
 import pytest
 
 from resizer.config import load_config
-from resizer.pipeline import transform
+from resizer.image.pipeline import transform
 from resizer_bench import metrics, pictures
 from resizer_bench.explore import Explorer, panels, settings_parameter
 from resizer_bench.paths import RunDir, repo_root

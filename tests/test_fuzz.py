@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from resizer.config import BACKENDS, load_config
+from resizer.edge.negotiate import choose_format, fallback_format
 from resizer.edge.viewer import ViewerRequest
 from resizer.errors import MalformedKey, ResizerError
-from resizer.formats import FORMATS
+from resizer.image.formats import FORMATS
+from resizer.image.pipeline import transform
 from resizer.keys import parse_derived_key, parse_public_path, percent_decode, validate_key
-from resizer.negotiate import choose_format, fallback_format
-from resizer.pipeline import transform
 
 CONFIG = load_config()
 VIEWER = ViewerRequest(CONFIG)

@@ -26,10 +26,10 @@ from resizer import errors
 from resizer.config import BACKENDS, Limits, load_config
 from resizer.edge.events import Headers
 from resizer.errors import ResizerError
+from resizer.image.pipeline import transform
+from resizer.image.sizing import fit_inside
 from resizer.keys import derived_key
-from resizer.origins import LocalOrigin
-from resizer.pipeline import transform
-from resizer.sizing import fit_inside
+from resizer.store.origins import LocalOrigin
 
 BACKEND_NAMES = pytest.mark.parametrize("backend", BACKENDS)
 ACCEPT = "image/webp"  # every variant here is asked for as WebP (the sm variant lists it)

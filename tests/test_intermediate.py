@@ -1,4 +1,4 @@
-"""Intermediates (resizer/intermediate.py): made once by the first miss of a large original, read by later misses
+"""Intermediates (resizer/store/intermediate.py): made once by the first miss of a large original, read by later misses
 while the original is unchanged, never served, covered by purge and the settings ids; on real corpus photos."""
 
 import re
@@ -10,12 +10,11 @@ from urllib.parse import quote
 import cf_events
 import pytest
 
-from resizer import pipeline, purge
 from resizer.config import parse_config
 from resizer.edge.origin import OriginResponse
 from resizer.edge.viewer import URI_SAFE, ViewerRequest
 from resizer.errors import ConfigError, MalformedKey
-from resizer.intermediate import SOURCE_ETAG, SOURCE_SIZE, as_variant
+from resizer.image import pipeline
 from resizer.keys import (
     derived_key,
     intermediate_key,
@@ -24,7 +23,9 @@ from resizer.keys import (
     split_derived_key,
     split_intermediate_key,
 )
-from resizer.origins import LocalOrigin, S3Origin
+from resizer.store import purge
+from resizer.store.intermediate import SOURCE_ETAG, SOURCE_SIZE, as_variant
+from resizer.store.origins import LocalOrigin, S3Origin
 
 BIG = "pop-nasa-53884.jpg"  # 4256x2832 baseline JPEG: 3.5x the 1200 px intermediate
 PACKAGED = parse_config((Path(__file__).parents[1] / "resizer" / "variants.toml").read_text())

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from resizer.config import load_config
 from resizer.errors import MalformedKey
-from resizer.formats import OUTPUT_FORMATS
+from resizer.image.formats import OUTPUT_FORMATS
 from resizer.keys import (
     DerivedKey,
     PublicRequest,

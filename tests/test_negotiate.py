@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from resizer.config import load_config, parse_config
-from resizer.negotiate import accepted_media_types, choose_format
+from resizer.edge.negotiate import accepted_media_types, choose_format
 
 SM = load_config().variant("sm")
 WEBP_FIRST = parse_config("[variants.sm]\nsize = 100\nformats = ['webp', 'avif']").variant("sm")

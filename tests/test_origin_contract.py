@@ -1,10 +1,10 @@
 """One contract, every origin: a pair of folders and an S3 bucket (moto's server, real HTTP through obstore) give the
-same answers, the same errors and the same refusals for the same inputs (resizer/origins.py, module docstring)."""
+same answers, the same errors and the same refusals for the same inputs (resizer/store/origins.py, module docstring)."""
 
 import pytest
 
 from resizer.errors import MalformedKey, OriginalNotFound, OriginFailure, TooLarge
-from resizer.origins import LIST_PAGE, LocalOrigin, ObjectInfo, S3Origin
+from resizer.store.origins import LIST_PAGE, LocalOrigin, ObjectInfo, S3Origin
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100

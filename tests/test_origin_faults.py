@@ -19,7 +19,7 @@ from resizer.config import load_config
 from resizer.edge.events import Headers
 from resizer.edge.origin import OriginResponse
 from resizer.keys import derived_key
-from resizer.origins import GET_BUDGET_S, READ_TIMEOUT_S, S3Origin
+from resizer.store.origins import GET_BUDGET_S, READ_TIMEOUT_S, S3Origin
 
 BUDGET_S = 30  # Lambda@Edge's origin-response timeout
 KEY = "images/photo.jpg"
@@ -195,8 +195,8 @@ def test_a_slow_steady_body_ends_at_the_get_budget(fake_s3, handler_on, original
     """Each read arrives within the read timeout, the whole body would not: the GET's own deadline ends it.
     The budget is shortened here to keep the test quick (the real one: GET_BUDGET_S)."""
     assert GET_BUDGET_S < BUDGET_S / 2  # room for the PUT's own timeouts
-    monkeypatch.setattr("resizer.origins.GET_BUDGET_S", 1)
-    monkeypatch.setattr("resizer.origins.BODY_CHUNK", 8192)
+    monkeypatch.setattr("resizer.store.origins.GET_BUDGET_S", 1)
+    monkeypatch.setattr("resizer.store.origins.BODY_CHUNK", 8192)
     fake_s3.original = original * 8  # 8 kB every 0.2 s: several seconds
     fake_s3.get = "drip"
     result, elapsed = handler_on(fake_s3.endpoint)

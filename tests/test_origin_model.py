@@ -10,8 +10,8 @@ import pytest
 from benchmarks.peers.origin_server import shaped_origin_server
 from resizer import cli
 from resizer.errors import OriginalNotFound
-from resizer.origin_model import LOCAL, OriginModel, ShapedOrigin, parse_bandwidth, parse_latency
-from resizer.origins import LocalOrigin
+from resizer.store.origin_model import LOCAL, OriginModel, ShapedOrigin, parse_bandwidth, parse_latency
+from resizer.store.origins import LocalOrigin
 
 
 @pytest.mark.parametrize("text, seconds", [("60ms", 0.06), ("0.06s", 0.06), ("1.5 ms", 0.0015), ("0s", 0.0)])

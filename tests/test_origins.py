@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from resizer import origins
 from resizer.errors import OriginalNotFound, OriginFailure, OriginTimeout
-from resizer.origins import LocalOrigin, S3Origin
+from resizer.store import origins
+from resizer.store.origins import LocalOrigin, S3Origin
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 IMMUTABLE = "public, max-age=31536000, immutable"

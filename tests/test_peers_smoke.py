@@ -13,8 +13,8 @@ from PIL import Image
 from benchmarks.peers import cli
 from benchmarks.peers.installers import sharp_installed, thumbor_installed
 from resizer.config import load_config
-from resizer.origin_model import OriginModel
-from resizer.sizing import fit_inside
+from resizer.image.sizing import fit_inside
+from resizer.store.origin_model import OriginModel
 
 ENGINES = {"resizer-vips", "resizer-pillow", "batch-vips", "batch-pillow", "serve", "pillow-naive"}
 

@@ -1,6 +1,6 @@
 """Per-image quality at the edge (config.PerImageQuality, pipeline step `choose_quality`): the rule's arithmetic,
 the config's checks, and on real photos: the quality the step serves is the one the rule's own definition gives
-(probe, score with resizer.quality_probe, map, verify), the bytes are exactly an encode at that quality, the
+(probe, score with resizer.image.quality_probe, map, verify), the bytes are exactly an encode at that quality, the
 handler logs it and `resizer serve` shows it; configs without a rule are unchanged."""
 
 import io
@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from resizer.config import ConfigError, PerImageQuality, load_config, parse_config
+from resizer.image.pipeline import transform
+from resizer.image.quality_probe import fast_score
 from resizer.keys import derived_key
-from resizer.origins import LocalOrigin
-from resizer.pipeline import transform
-from resizer.quality_probe import fast_score
+from resizer.store.origins import LocalOrigin
 
 PACKAGED = load_config()
 RULE = PerImageQuality(probe=80, threshold=70.0, scores=(60.0, 70.0, 80.0, 90.0), qualities=(95.0, 80.0, 60.0, 40.0),

@@ -1,4 +1,4 @@
-"""Per-image quality: the edge's scores (resizer.quality_probe) against their numpy twins on real photos, the
+"""Per-image quality: the edge's scores (resizer.image.quality_probe) against their numpy twins on real photos, the
 oracle, fold splits by image, and the rules' cross-validation on synthetic ladders whose answers are known."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from conftest import modules_imported_by
 
-from resizer import quality_probe as qp
-from resizer.pipeline import render_variants
+from resizer.image import quality_probe as qp
+from resizer.image.pipeline import render_variants
 from resizer_bench import metrics
 from resizer_bench import perimage as P
 from resizer_bench.sweep import with_quality
@@ -67,7 +67,7 @@ def test_s2_score_identical_is_the_top_of_the_scale(rendered):
 
 
 def test_quality_probe_imports_no_numpy():
-    assert modules_imported_by("resizer.quality_probe", ("numpy", "pyvips", "PIL")) == []
+    assert modules_imported_by("resizer.image.quality_probe", ("numpy", "pyvips", "PIL")) == []
 
 
 # --- oracle, folds, the fixed baseline ----------------------------------------------------------------------

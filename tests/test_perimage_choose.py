@@ -12,7 +12,7 @@ import pytest
 
 from resizer.config import DEFAULT_CONFIG_PATH, PerImageQuality, QualitySearch, parse_config
 from resizer.edge.runtime import MB_PER_VCPU
-from resizer.pipeline import transform
+from resizer.image.pipeline import transform
 from resizer_bench import choose, cost
 from resizer_bench import perimage as P
 from resizer_bench import perimage_choose as PC

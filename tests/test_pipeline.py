@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageOps
 from skimage.metrics import structural_similarity
 
-from resizer.backends import get_backend
-from resizer.backends.base import SourceInfo
 from resizer.config import BACKENDS, Limits, Variant
 from resizer.errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
-from resizer.formats import FORMATS, OUTPUT_FORMATS
-from resizer.pipeline import SOURCE_STEPS, VARIANT_STEPS, inspect, render_variants, shrink_on_load, transform
-from resizer.sizing import fit_inside
+from resizer.image.backends import get_backend
+from resizer.image.backends.base import SourceInfo
+from resizer.image.formats import FORMATS, OUTPUT_FORMATS
+from resizer.image.pipeline import SOURCE_STEPS, VARIANT_STEPS, inspect, render_variants, shrink_on_load, transform
+from resizer.image.sizing import fit_inside
 
 BACKEND_NAMES = pytest.mark.parametrize("backend", BACKENDS)
 PIXELS_ONLY = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

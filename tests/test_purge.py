@@ -5,10 +5,10 @@ import argparse
 
 import pytest
 
-from resizer import purge
 from resizer.config import load_config, parse_config
 from resizer.keys import derived_key
-from resizer.origins import LocalOrigin, S3Origin
+from resizer.store import purge
+from resizer.store.origins import LocalOrigin, S3Origin
 
 CONFIG = load_config()
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -10,10 +10,10 @@ import pytest
 from resizer import cli
 from resizer.config import ConfigError, QualitySearch, load_config, parse_config
 from resizer.edge.origin import IMMUTABLE, PROVISIONAL
+from resizer.image.pipeline import transform
+from resizer.image.quality_probe import fast_score
 from resizer.keys import derived_key
-from resizer.origins import LocalOrigin
-from resizer.pipeline import transform
-from resizer.quality_probe import fast_score
+from resizer.store.origins import LocalOrigin
 from resizer_bench import perimage
 
 PACKAGED = load_config()

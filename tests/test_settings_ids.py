@@ -12,13 +12,13 @@ from cf_events import log_lines
 from PIL import Image
 
 from resizer.config import canonical_settings, load_config, parse_config
+from resizer.edge.emulator import make_server
 from resizer.edge.events import Headers
 from resizer.edge.origin import OriginResponse
 from resizer.edge.viewer import URI_SAFE, ViewerRequest
-from resizer.emulator import make_server
-from resizer.formats import OUTPUT_FORMATS
+from resizer.image.formats import OUTPUT_FORMATS
 from resizer.keys import derived_key, split_derived_key
-from resizer.origins import LocalOrigin, S3Origin
+from resizer.store.origins import LocalOrigin, S3Origin
 
 A = load_config()
 A_TEXT = A.text

@@ -10,15 +10,16 @@ import pytest
 from cf_events import origin_response
 from conftest import FAST_ENCODERS
 
-from resizer import cli, warm
+from resizer import cli
 from resizer.cfn import ORIGIN_MEMORY_MB
 from resizer.config import load_config
+from resizer.edge.negotiate import servable_formats
 from resizer.edge.origin import IMMUTABLE, OriginResponse
 from resizer.edge.runtime import vcpu_share
-from resizer.formats import FORMATS, sniff
+from resizer.image.formats import FORMATS, sniff
 from resizer.keys import derived_key
-from resizer.negotiate import servable_formats
-from resizer.origins import LocalOrigin, S3Origin
+from resizer.store import warm
+from resizer.store.origins import LocalOrigin, S3Origin
 
 ORIGINALS = {"images/rocket.jpg": "rocket.jpg", "images/coffee.png": "coffee.png", "other/camera.png": "camera.png"}
 

@@ -28,7 +28,7 @@ full-resolution decode to the output's own size, on --quality-sample originals (
 short side < 113 px, restated with `equivalent_score`).
 
 A far origin (--far-origin 60ms,40MB/s): serve, sharp and thumbor run a second time, interleaved with the rest,
-with every original read from an origin that far (resizer.origin_model: a round trip per request, then the body at
+with every original read from an origin that far (resizer.store.origin_model: a round trip per request, then the body at
 the bandwidth), as a miss happens at a regional edge cache far from the bucket. `resizer serve` gets
 --origin-latency/--origin-bandwidth (CloudFront's fetch, the handler's GET of the original and PUT of the variant
 each pay); sharp GETs the original over HTTP per job from origin_server (the Node original's Lambda GETs it from S3

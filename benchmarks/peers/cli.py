@@ -17,8 +17,8 @@ from benchmarks.peers.report import mean, print_results, rounded, step_profile, 
 from benchmarks.peers.runner import list_images, prepare_originals, run_all, spread
 from benchmarks.peers.scoring import score
 from resizer.config import load_config
-from resizer.formats import LOSSY_FORMATS
-from resizer.origin_model import LOCAL, OriginModel
+from resizer.image.formats import LOSSY_FORMATS
+from resizer.store.origin_model import LOCAL, OriginModel
 
 FORMATS_ALL = LOSSY_FORMATS
 

@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 from benchmarks.load import free_port
 from benchmarks.peers.installers import install_sharp, install_thumbor
-from resizer.formats import FORMATS, sniff
-from resizer.origin_model import LOCAL, OriginModel
-from resizer.sizing import fit_inside
+from resizer.image.formats import FORMATS, sniff
+from resizer.image.sizing import fit_inside
+from resizer.store.origin_model import LOCAL, OriginModel
 
 REPO = Path(__file__).resolve().parents[2]
 SHARP_DRIVER = Path(__file__).with_name("sharp_driver.mjs")
@@ -113,13 +113,13 @@ class ResizerEngine(Engine):
         self.name, self.backend = f"resizer-{backend}", backend
 
     def start(self):
-        from resizer.backends import get_backend
+        from resizer.image.backends import get_backend
 
         get_backend(self.backend)
         self.version = library_versions()[self.backend]
 
     def one(self, image, variant, fmt):
-        from resizer.pipeline import transform
+        from resizer.image.pipeline import transform
 
         job = self.job(image, variant, fmt)
         start = time.perf_counter()
@@ -138,7 +138,7 @@ class BatchEngine(ResizerEngine):
         self.name = f"batch-{backend}"
 
     def run(self, image, fmt):
-        from resizer.pipeline import render_variants
+        from resizer.image.pipeline import render_variants
 
         start = time.perf_counter()
         results = render_variants((self.ctx.originals / image).read_bytes(),
@@ -161,7 +161,7 @@ class PillowEngine(Engine):
         self.name, self.draft = ("pillow-draft" if draft else "pillow-naive"), draft
 
     def start(self):
-        from resizer.backends import get_backend
+        from resizer.image.backends import get_backend
 
         self.encoder = get_backend("pillow")
         self.version = library_versions()["pillow"]
@@ -191,7 +191,7 @@ class VipsThumbnailEngine(Engine):
     name = "vips-thumbnail"
 
     def start(self):
-        from resizer.backends import get_backend
+        from resizer.image.backends import get_backend
 
         self.encoder = get_backend("vips")
         self.version = library_versions()["vips"]

@@ -1,6 +1,6 @@
 """The originals over HTTP from a far bucket, for the peers' far-origin rows: each response waits the model's round
 trip before its first byte, then the body goes out paced at the model's bandwidth. The model is the one `resizer
-serve --origin-latency/--origin-bandwidth` charges (resizer.origin_model), so every engine pays the same distance.
+serve --origin-latency/--origin-bandwidth` charges (resizer.store.origin_model), so every engine pays the same distance.
 """
 
 import threading
@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from resizer.formats import FORMATS, sniff
-from resizer.origin_model import OriginModel
+from resizer.image.formats import FORMATS, sniff
+from resizer.store.origin_model import OriginModel
 
 CHUNK = 1 << 16  # pacing step: 1.6 ms of body at 40 MB/s
 

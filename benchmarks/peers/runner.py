@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.peers.engines import Engine, Job
-from resizer.formats import FORMATS, sniff
+from resizer.image.formats import FORMATS, sniff
 
 WARMUP_PREFIX = "warmup--"
 

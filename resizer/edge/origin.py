@@ -18,7 +18,7 @@
 
 A miss of a variant an intermediate covers reads the intermediate and HEADs the original at once (one round
 trip); from a current intermediate it makes the variant from it, else from the original, storing a new
-intermediate beside the variant when the original is large enough (resizer/intermediate.py).
+intermediate beside the variant when the original is large enough (resizer/store/intermediate.py).
 
 No exception escapes (CloudFront would answer its own 502 page): ResizerError -> its status, anything else
 -> 500; always a short text body and a short cache lifetime.
@@ -31,13 +31,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from .. import intermediate, pipeline
-from ..backends import get_backend
 from ..config import Config, load_baked
 from ..errors import MalformedKey, OriginalNotFound, ResizerError, SettingsSkew
-from ..formats import FORMATS
+from ..image import pipeline
+from ..image.backends import get_backend
+from ..image.formats import FORMATS
 from ..keys import intermediate_key, is_intermediate_key, percent_decode, public_path, split_derived_key, validate_key
-from ..origins import ObjectInfo, Origin, S3Origin
+from ..store import intermediate
+from ..store.origins import ObjectInfo, Origin, S3Origin
 from . import runtime
 from .events import (
     ERROR_CACHE_CONTROL,

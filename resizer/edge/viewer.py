@@ -13,9 +13,9 @@ from urllib.parse import quote
 from ..config import Config, load_baked
 from ..errors import MalformedKey
 from ..keys import derived_key, parse_public_path
-from ..negotiate import choose_format
 from . import runtime
 from .events import CloudFrontEvent, EventDict, text_response
+from .negotiate import choose_format
 
 # Characters left unescaped in a rewritten URI: unreserved ones and '/', as S3 and CloudFront expect.
 URI_SAFE = "/-._~"

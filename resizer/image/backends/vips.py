@@ -12,8 +12,8 @@ from functools import lru_cache
 import pyvips
 from PIL import Image
 
-from ..config import EncoderSettings
-from ..errors import CorruptImage
+from ...config import EncoderSettings
+from ...errors import CorruptImage
 from . import pillow_save
 from .base import SRGB_PROBE, Backend, SourceInfo
 

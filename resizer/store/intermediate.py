@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from . import pipeline
-from .backends import Backend
-from .config import EncoderSettings, Intermediate, Limits, Variant
+from ..config import EncoderSettings, Intermediate, Limits, Variant
+from ..image import pipeline
+from ..image.backends import Backend
 from .origins import ObjectInfo
 
 SOURCE_ETAG = "source-etag"  # origin metadata: the ETag of the original it was made from

@@ -43,17 +43,17 @@ from collections.abc import Iterator
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Executor, Future, wait
 from typing import TYPE_CHECKING, NamedTuple
 
-from .cfn import ORIGIN_MEMORY_MB
-from .config import Config, load_config, parse_config
-from .errors import MalformedKey, ResizerError
-from .formats import OUTPUT_FORMATS
-from .keys import derived_key, is_derived_key, parse_public_path, public_path, validate_key
-from .negotiate import servable_formats
+from ..cfn import ORIGIN_MEMORY_MB
+from ..config import Config, load_config, parse_config
+from ..edge.negotiate import servable_formats
+from ..errors import MalformedKey, ResizerError
+from ..image.formats import OUTPUT_FORMATS
+from ..keys import derived_key, is_derived_key, parse_public_path, public_path, validate_key
 from .origin_args import Bucket, LocalFolders, add_origin_arguments, origin_description
 from .origins import Origin
 
 if TYPE_CHECKING:
-    from .backends import Backend
+    from ..image.backends import Backend
 
 IN_FLIGHT_PER_WORKER = 2  # originals queued per worker: enough to keep each busy, few enough to bound memory
 REPORTED_FAILURES = 20  # failed originals printed by name; the rest only counted
@@ -148,8 +148,8 @@ def _opened(job: Job) -> "tuple[Config, Origin, Backend]":
     """(config, origin, backend) for `job`, once per process: parsing, connecting and loading libvips are
     paid once per worker, not once per original. The backend gets the edge function's threads (module
     docstring)."""
-    from .backends import get_backend
-    from .edge.runtime import vcpu_share
+    from ..edge.runtime import vcpu_share
+    from ..image.backends import get_backend
 
     config = parse_config(job.config_text, job.config_source)
     backend = get_backend(config.backend)
@@ -160,8 +160,8 @@ def _opened(job: Job) -> "tuple[Config, Origin, Backend]":
 def warm_original(task: Task, job: Job) -> Outcome:
     """Fetch and decode `task.original` once, make its missing outputs and store them create-only. Never raises
     for a bad original or a storage error: the Outcome carries the status the edge would have answered."""
-    from .edge.origin import IMMUTABLE
-    from .pipeline import render_each
+    from ..edge.origin import IMMUTABLE
+    from ..image.pipeline import render_each
 
     config, origin, backend = _opened(job)
     made = raced = written = 0

@@ -35,9 +35,9 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any, NamedTuple
 
+from ..config import Limits, PerImageQuality, QualitySearch, Variant
+from ..errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
 from .backends import Backend, SourceInfo, get_backend
-from .config import Limits, PerImageQuality, QualitySearch, Variant
-from .errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
 from .formats import AVIF_MIN_SIDE, AVIF_SMALL_FALLBACK, FORMATS, OUTPUT_FORMATS
 from .formats import sniff as sniff_format
 from .sizing import fit_inside
@@ -311,7 +311,7 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
     the 8 sample photos x 4 variants x 4 formats on each backend), at 24 s for the corpus against 15 s
     cascaded and 37 s one `transform` per output. Results come back in request order; each one's timings hold
     the shared source steps, as a miss would. `fit_size`: outputs are sized as from an original of that upright
-    size (`data` is its intermediate: resizer/intermediate.py), so they match those made from the original.
+    size (`data` is its intermediate: resizer/store/intermediate.py), so they match those made from the original.
     `search`: run the encoders' quality searches (config.QualitySearch), as offline callers do; without it such
     outputs come back provisional, at the fixed quality."""
     _check_formats(requests)

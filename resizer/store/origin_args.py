@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import Config
+from ..config import Config
 from .origins import LocalOrigin, Origin, S3Origin
 
 

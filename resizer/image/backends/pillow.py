@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
-from ..config import BACKEND_LACKS, EncoderSettings
+from ...config import BACKEND_LACKS, EncoderSettings
 from .base import SRGB_PROBE, Backend, SourceInfo
 from .pillow_save import PIL_FORMATS, save
 

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from .errors import MalformedKey, OriginalNotFound, OriginFailure, OriginTimeout, TooLarge
-from .formats import FORMATS, sniff
-from .keys import check_plain_key
+from ..errors import MalformedKey, OriginalNotFound, OriginFailure, OriginTimeout, TooLarge
+from ..image.formats import FORMATS, sniff
+from ..keys import check_plain_key
 
 if TYPE_CHECKING:  # obstore itself is imported where a store is built or called
     from obstore.store import S3Config

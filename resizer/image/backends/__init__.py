@@ -7,7 +7,7 @@ viewer-request function, the key parser) stay free of pyvips and Pillow.
 from functools import cache
 from importlib import import_module
 
-from ..config import BACKENDS
+from ...config import BACKENDS
 from .base import Backend, SourceInfo
 
 __all__ = ["Backend", "SourceInfo", "get_backend"]

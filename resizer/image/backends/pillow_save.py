@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..config import EncoderSettings
+from ...config import EncoderSettings
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF", "tiff": "TIFF"}
 JPEG_SUBSAMPLING: dict[str | None, int] = {"4:2:0": 2, "4:4:4": 0}  # None (unset): Pillow's default

@@ -24,10 +24,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
-from .config import VARIANT_NAME, Config, load_config
-from .errors import MalformedKey, ResizerError
-from .formats import OUTPUT_FORMATS
-from .keys import (
+from ..config import VARIANT_NAME, Config, load_config
+from ..errors import MalformedKey, ResizerError
+from ..image.formats import OUTPUT_FORMATS
+from ..keys import (
     INTERMEDIATE_SEGMENT,
     derived_key,
     intermediate_key,

@@ -25,15 +25,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import Config
-from .edge.events import EventDict, http_headers, lambda_event, request_record, response_record
-from .edge.origin import OriginResponse
-from .edge.runtime import Handler, elapsed_ms
-from .edge.viewer import ViewerRequest
-from .errors import OriginalNotFound, ResizerError
-from .keys import percent_decode
-from .origin_model import LOCAL, OriginModel, ShapedOrigin
-from .origins import Origin
+from ..config import Config
+from ..errors import OriginalNotFound, ResizerError
+from ..keys import percent_decode
+from ..store.origin_model import LOCAL, OriginModel, ShapedOrigin
+from ..store.origins import Origin
+from .events import EventDict, http_headers, lambda_event, request_record, response_record
+from .origin import OriginResponse
+from .runtime import Handler, elapsed_ms
+from .viewer import ViewerRequest
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*(\d+)", re.I)
 

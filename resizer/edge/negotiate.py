@@ -11,10 +11,10 @@ since the viewer-request function never sees the bytes):
 
 from typing import TYPE_CHECKING
 
-from .formats import FORMATS, format_from_extension
+from ..image.formats import FORMATS, format_from_extension
 
 if TYPE_CHECKING:  # for annotations only: a variant is all this module sees of the config
-    from .config import Variant
+    from ..config import Variant
 
 FALLBACK: dict[str | None, str] = {"jpeg": "jpeg", "png": "png", "gif": "png"}  # None: an unknown extension
 

@@ -8,7 +8,7 @@ object the backend's library uses (`pyvips.Image`, `PIL.Image.Image`).
 from abc import ABC, abstractmethod
 from typing import Any, NamedTuple
 
-from ..config import EncoderSettings
+from ...config import EncoderSettings
 
 Image = Any  # the backend library's image type; the pipeline never looks inside
 
