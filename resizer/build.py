@@ -41,7 +41,7 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Explicit allowlists (paths inside resizer/). Nothing else ships: no CLI, no build, no measurement code.
 VIEWER_MODULES = (
     "__init__.py", "errors.py", "config.py", "keys.py", "image/__init__.py", "image/formats.py",
-    "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/viewer.py", "edge/negotiate.py",
+    "image/sizing.py", "edge/__init__.py", "edge/events.py", "edge/runtime.py", "edge/viewer.py", "edge/negotiate.py",
 )
 ORIGIN_MODULES = (
     "__init__.py", "errors.py", "config.py", "keys.py",

@@ -133,14 +133,20 @@ def _render_image(image: Path, *, config_path: str | None, backend: str | None, 
     """Every variant of one image, written to `out`; its table rows (one error row if it failed)."""
     from .image.backends import get_backend
     from .image.formats import FORMATS
+    from .image.sizing import focal_point
+    from .store.origins import original_metadata
 
     config = _worker_config(config_path)
     library = get_backend(backend or config.backend)
     if threads:
         library.set_threads(threads)
     started = time.perf_counter()
+    focus, warning = focal_point(original_metadata(image))  # the sidecar a folder origin reads too
+    if warning:
+        print(f"resizer: {image}: warning: {warning}", file=sys.stderr)
     try:
-        outputs = variant_outputs(image.read_bytes(), image.name, config, backend=library, accept=accept)
+        outputs = variant_outputs(image.read_bytes(), image.name, config, backend=library, accept=accept,
+                                  focus=focus)
     except (ResizerError, OSError) as exc:
         return [(image.name, "-", "-", "-", "-", "-", f"error: {_reason(exc)}")]
     per_image_ms = (time.perf_counter() - started) * 1000 / len(outputs)
@@ -154,15 +160,17 @@ def _render_image(image: Path, *, config_path: str | None, backend: str | None, 
 
 
 def variant_outputs(data: bytes, name: str, config: "Config", *, backend: "str | Backend | None" = None,
-                    accept: str | None = None) -> "list[tuple[Variant, Result]]":
+                    accept: str | None = None, focus: tuple[float, float] | None = None
+                    ) -> "list[tuple[Variant, Result]]":
     """Every variant of one original as `resizer variants` writes it: each in the format negotiated for `accept`
-    (None: the original's family, from `name`), all from one decode, quality searches run. The workbench's
-    pictures are cut from exactly these bytes."""
+    (None: the original's family, from `name`), all from one decode, quality searches run, `focus` crops at
+    `focus`. The workbench's pictures are cut from exactly these bytes."""
     from .edge.negotiate import choose_format
     from .image.pipeline import render_variants
 
     requests = [(v, choose_format(accept, v, name)) for v in config.variants.values()]
-    results = render_variants(data, requests, backend=backend or config.backend, limits=config.limits, search=True)
+    results = render_variants(data, requests, backend=backend or config.backend, limits=config.limits, search=True,
+                              focus=focus)
     return [(variant, result) for (variant, _), result in zip(requests, results, strict=True)]
 
 

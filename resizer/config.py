@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from .errors import ConfigError
 from .image.formats import OUTPUT_FORMATS, formats_written_for
+from .image.sizing import FITS, GRAVITIES, SMART_GRAVITIES, Geometry, Plan, plan
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("variants.toml")
 BACKENDS = ("vips", "pillow")  # the one list of image backends (resizer/image/backends/<name>.py)
@@ -115,17 +116,28 @@ BACKEND_LACKS = {"pillow": {"mozjpeg": "mozjpeg's optimisations (Pillow's libjpe
                             "palette": "PNG palettes (Pillow has no libimagequant here)",
                             "per_image": "per-image quality (its score is computed with libvips)",
                             "search": "a quality search (its score is computed with libvips)"}}
+# Crops a backend cannot place (sizing.SMART_GRAVITIES): refused the same way.
+BACKEND_LACKS_SMART_CROP = {"pillow": "attention or entropy crops (libvips' smartcrop; Pillow has none)"}
 PNG_COLOURS = (2, 4, 16, 256)  # libvips writes palettes of 1, 2, 4 or 8 bits
 
 
 class Variant(NamedTuple):
     name: str
-    size: int
+    size: int  # the box's longer side: what orders variants (a `size = N` variant's whole box)
     formats: tuple[str, ...]
     encoders: Mapping[str, EncoderSettings]  # format name -> settings, global defaults already merged in
+    geometry: Geometry | None = None  # None: fit inside size x size (today's variants, spelled `size = N`)
 
     def encoder(self, fmt: str) -> EncoderSettings:
         return self.encoders[fmt]
+
+    def shape(self) -> Geometry:
+        """The variant's geometry, `size = N` spelled out."""
+        return self.geometry or Geometry(self.size, self.size)
+
+    def plan(self, width: int, height: int) -> Plan:
+        """The resize and crop that make this variant from an upright width x height original."""
+        return plan(width, height, self.shape())
 
 
 class Limits(NamedTuple):
@@ -189,6 +201,12 @@ def backend_refusal(backend: str, variants: Mapping[str, Variant]) -> tuple[str,
     parser and every `--backend` override refuse such a config rather than write other bytes than it names."""
     lacks = BACKEND_LACKS.get(backend, {})
     for v in variants.values():
+        geometry = v.shape()
+        smart = [g for g in ("gravity", "fallback") if getattr(geometry, g) in SMART_GRAVITIES
+                 and (g == "gravity" or geometry.gravity == "focus")]
+        if smart and backend in BACKEND_LACKS_SMART_CROP:
+            return (f"variants.{v.name}.{smart[0]}",
+                    f"the {backend} backend cannot make {BACKEND_LACKS_SMART_CROP[backend]}: it needs the vips backend")
         for fmt, settings in v.encoders.items():
             for name, value in settings._asdict().items():
                 if name in lacks and value:
@@ -202,10 +220,13 @@ def canonical_settings(config: Config, variant: str, fmt: str) -> dict[str, Any]
     the request can be written in, the backend and the transform version. Not the config text (bucket, comments,
     order) and no unset values, so a new optional setting leaves existing ids alone."""
     v = config.variants[variant]
-    return {"transform": TRANSFORM_VERSION, "backend": config.backend, "size": v.size,
-            "encoders": {f: {k: value for k, value in v.encoder(f)._asdict().items()
-                             if value is not None and not (k in OFF_BY_DEFAULT and value is False)}
-                         for f in formats_written_for(fmt)}}
+    canonical = {"transform": TRANSFORM_VERSION, "backend": config.backend, "size": v.size,
+                 "encoders": {f: {k: value for k, value in v.encoder(f)._asdict().items()
+                                  if value is not None and not (k in OFF_BY_DEFAULT and value is False)}
+                              for f in formats_written_for(fmt)}}
+    if v.geometry is not None:
+        canonical["geometry"] = v.geometry._asdict()
+    return canonical
 
 
 class SettingsIds(Mapping[tuple[str, str], str]):
@@ -484,12 +505,9 @@ class _Parser:
             self.fail(where, "a variant name is 1-32 letters, digits or '_' (it is the URL suffix after '-')")
         if not isinstance(spec, dict):
             self.fail(where, "must be a table")
-        self.known_keys(spec, {"size", "formats", "encoders"}, where + ".")
-        if "size" not in spec:
-            self.fail(where + ".size", "is required")
-        size = self.typed(spec["size"], int, where + ".size")
-        if not 1 <= size <= 16384:
-            self.fail(where + ".size", f"must be between 1 and 16384 px, got {size}")
+        self.known_keys(spec, {"size", "width", "height", "fit", "gravity", "fallback", "enlarge", "formats",
+                               "encoders"}, where + ".")
+        geometry = self.geometry(spec, where + ".")
         formats = self.typed(spec.get("formats", ["avif", "webp"]), list, where + ".formats")
         for fmt in formats:
             if fmt not in OUTPUT_FORMATS:
@@ -497,4 +515,37 @@ class _Parser:
         if len(set(formats)) != len(formats):
             self.fail(where + ".formats", "lists a format twice")
         encoders = self.encoders(self.table(spec, "encoders", where + "."), where + ".encoders.", base=defaults)
-        return Variant(name, size, tuple(formats), MappingProxyType(encoders))
+        plain = geometry.width == geometry.height and geometry == Geometry(geometry.width, geometry.height)
+        return Variant(name, geometry.longest, tuple(formats), MappingProxyType(encoders),
+                       None if plain else geometry)
+
+    def geometry(self, spec: Mapping[str, Any], where: str) -> Geometry:
+        """`size = N` (a square box, fit inside: None), or `width` and/or `height` with a fit; a fit inside a
+        square box without enlarging is written `size` either way, so its settings id does not depend on the
+        spelling."""
+        sides = {k: self.typed(spec[k], int, where + k) for k in ("size", "width", "height") if k in spec}
+        for k, v in sides.items():
+            if not 1 <= v <= 16384:
+                self.fail(where + k, f"must be between 1 and 16384 px, got {v}")
+        if "size" in sides and len(sides) > 1:
+            self.fail(where + "size", "give either size (a square box) or width and/or height, not both")
+        if not sides:
+            self.fail(where + "size", "is required (or width and/or height)")
+        fit = self.typed(spec.get("fit", "inside"), str, where + "fit")
+        if fit not in FITS:
+            self.fail(where + "fit", f"must be one of {', '.join(FITS)}, got {fit!r}")
+        if fit == "cover" and not ("size" in sides or len(sides) == 2):
+            self.fail(where + "fit", "cover fills a box: give width and height (or size)")
+        gravity = self.typed(spec.get("gravity", "centre"), str, where + "gravity")
+        if gravity not in GRAVITIES:
+            self.fail(where + "gravity", f"must be one of {', '.join(GRAVITIES)}, got {gravity!r}")
+        if "gravity" in spec and fit != "cover":
+            self.fail(where + "gravity", "places a crop: it applies to fit = \"cover\" only")
+        fallback = self.typed(spec.get("fallback", "centre"), str, where + "fallback")
+        if fallback not in GRAVITIES[:-1]:
+            self.fail(where + "fallback", f"must be one of {', '.join(GRAVITIES[:-1])}, got {fallback!r}")
+        if "fallback" in spec and gravity != "focus":
+            self.fail(where + "fallback", "is the gravity without a focal point: it applies to gravity = \"focus\"")
+        enlarge = self.typed(spec.get("enlarge", False), bool, where + "enlarge")
+        width, height = (sides["size"],) * 2 if "size" in sides else (sides.get("width"), sides.get("height"))
+        return Geometry(width, height, fit, gravity, fallback, enlarge)

@@ -204,7 +204,7 @@ def test_render_variants_decodes_once_at_the_largest_size(backend, generated_ima
     data = save(Image.open(io.BytesIO(generated_images["grey.jpg"])).resize((3000, 2000)), "JPEG")
     requests = [(fast_config.variant(name), fmt) for name in ("sm", "md", "lg") for fmt in ("jpeg", "webp")]
     results = render_variants(data, requests, backend=counting)
-    assert counting.shrinks == [shrink_on_load(inspect(data), 700)] == [2]
+    assert counting.shrinks == [shrink_on_load(inspect(data), [fast_config.variant("lg")])] == [2]
     for (variant, fmt), result in zip(requests, results, strict=True):
         alone = transform(data, variant, fmt, backend=backend)
         assert (result.format, result.width, result.height) == (alone.format, alone.width, alone.height)
@@ -240,9 +240,10 @@ def test_nothing_holds_the_decode_once_the_encoder_runs(count, photo, fast_confi
     assert watching.alive_at_encode == [False] * count
 
 
-def test_shrink_on_load_leaves_at_least_a_factor_of_two_to_the_resize():
+def test_shrink_on_load_leaves_at_least_a_factor_of_two_to_the_resize(fast_config):
     def factor(fmt, width, height, box, orientation=1):
-        return shrink_on_load(SourceInfo(fmt, width, height, orientation, False, False, 1, "RGB", 3, 8), box)
+        return shrink_on_load(SourceInfo(fmt, width, height, orientation, False, False, 1, "RGB", 3, 8),
+                              [fast_config.variant("sm")._replace(size=box)])
 
     # 4000×3000 into box 250 is 250×188: 15.96× on the short side, so 8 would leave less than 2 -> 4
     assert [factor("jpeg", 4000, 3000, box) for box in (100, 200, 250, 500, 700, 1000, 1200, 4000)] == [

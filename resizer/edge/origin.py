@@ -27,7 +27,7 @@ No exception escapes (CloudFront would answer its own 502 page): ResizerError ->
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -36,6 +36,7 @@ from ..errors import MalformedKey, OriginalNotFound, ResizerError, SettingsSkew
 from ..image import pipeline
 from ..image.backends import get_backend
 from ..image.formats import FORMATS
+from ..image.sizing import focal_point
 from ..keys import intermediate_key, is_intermediate_key, percent_decode, public_path, split_derived_key, validate_key
 from ..store import intermediate
 from ..store.origins import ObjectInfo, Origin, S3Origin
@@ -131,12 +132,16 @@ class OriginResponse:
         store_intermediate: Callable[[], bool] | None = None
         t = time.perf_counter()
         if ikey is not None and derived.settings_id == own_id and len(ikey.encode()) <= config.limits.max_key_bytes:
-            data, fit_size, store_intermediate = self._source(derived.original_key, ikey, timings, record)
+            data, fit_size, store_intermediate, metadata = self._source(derived.original_key, ikey, timings, record)
         else:
-            data, fit_size = self.origin.get(derived.original_key, max_bytes=config.limits.max_source_bytes), None
+            data, info = self.origin.get_object(derived.original_key, max_bytes=config.limits.max_source_bytes)
+            fit_size, metadata = None, info.metadata
         timings["get_ms"] = runtime.elapsed_ms(t)
+        focus, problem = focal_point(metadata)  # the original's own, read with it: no extra request
+        if problem:
+            record["warning"] = problem
         result = pipeline.transform(data, variant, derived.format, backend=self.backend, limits=config.limits,
-                                    fit_size=fit_size)
+                                    fit_size=fit_size, focus=focus)
         timings["transform"] = result.timings
         record.update(bytes=len(result.data), width=result.width, height=result.height)
         if result.quality is not None:
@@ -157,7 +162,7 @@ class OriginResponse:
                 return answer
             # too big to answer: search here (slow, rare), store, and redirect as below
             result = pipeline.transform(data, variant, derived.format, backend=self.backend, limits=config.limits,
-                                        fit_size=fit_size, search=True)
+                                        fit_size=fit_size, search=True, focus=focus)
             timings["search"] = result.timings
             record.update(bytes=len(result.data), quality=result.quality)
         t = time.perf_counter()
@@ -177,9 +182,10 @@ class OriginResponse:
         return generated_response(302, b"", {"Location": location, "Cache-Control": NO_STORE})
 
     def _source(self, original_key: str, ikey: str, timings: dict[str, Any], record: dict[str, Any]
-                ) -> tuple[bytes, tuple[int, int] | None, Callable[[], bool] | None]:
+                ) -> tuple[bytes, tuple[int, int] | None, Callable[[], bool] | None, Mapping[str, str]]:
         """What to make a covered variant from: (bytes, the original's upright size when they are its
-        intermediate, a write of a new intermediate to run beside the variant's PUT, if one was made)."""
+        intermediate, a write of a new intermediate to run beside the variant's PUT, if one was made, the
+        original's metadata: its HEAD, made beside the intermediate's GET, carries its current focal point)."""
         config, inter = self.config, self.config.intermediate
         assert inter is not None
         max_bytes = config.limits.max_source_bytes
@@ -197,14 +203,14 @@ class OriginResponse:
             fit_size = intermediate.current_size(got[1], head)
             if fit_size is not None:
                 record["source"] = "intermediate"
-                return got[0], fit_size, None
+                return got[0], fit_size, None, head.metadata
         data = self.origin.get(original_key, max_bytes=max_bytes)
         t = time.perf_counter()
         made = intermediate.make(data, inter, head.etag, backend=self.backend, limits=config.limits)
         timings["intermediate_ms"] = runtime.elapsed_ms(t)
         if made is None:
             record["source"] = "original"
-            return data, None, None
+            return data, None, None, head.metadata
         record["source"] = "original, new intermediate" if got is None else "original, intermediate replaced"
         stale = got is not None
 
@@ -214,7 +220,7 @@ class OriginResponse:
             return self.origin.put_if_absent(ikey, made.data, intermediate.MEDIA_TYPE, intermediate.CACHE_CONTROL,
                                              made.metadata)
 
-        return made.data, made.fit_size, store
+        return made.data, made.fit_size, store, head.metadata
 
     @staticmethod
     def _answer_with(result: pipeline.Result, cache_control: str, record: dict[str, Any],

@@ -13,8 +13,12 @@ Read it top to bottom like imgproxy's processing.go. Source steps run once per o
 
 Variant steps run once per (variant, format) over an `Output`:
 
-    resize        exactly sizing.fit_inside(upright source size, variant.size) -- the same on both backends; in a
-                  batch, from the previous (next larger) variant's pixels rather than the decode: see render_variants
+    resize        to exactly the variant's sizing.plan for the upright source size -- the same on both backends;
+                  in a batch, from the previous (next larger) variant's pixels rather than the decode: see
+                  render_variants
+    crop          (fit = "cover") the plan's output size cut from the resized pixels at the variant's gravity:
+                  centre, the original's focal point (`focus`, else the variant's fallback), or where libvips'
+                  smartcrop finds attention or entropy (on the resized pixels, computed once for it)
     render        the resized pixels computed into memory (a no-op for Pillow): libvips finishes decoding and
                   frees the decoder's buffers before the encoder allocates its own, so their peaks do not add up
     choose_format AVIF under 16 px on a side becomes PNG (alpha) or JPEG, as imgproxy does
@@ -31,6 +35,7 @@ Timings are per step; libvips is lazy, so its decoding and resampling are paid w
 (a rotating auto_orient, or render): compare backends on totals, not step by step.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any, NamedTuple
@@ -40,7 +45,7 @@ from ..errors import CorruptImage, ResizerError, TooLarge, UnsupportedType
 from .backends import Backend, SourceInfo, get_backend
 from .formats import AVIF_MIN_SIDE, AVIF_SMALL_FALLBACK, FORMATS, OUTPUT_FORMATS
 from .formats import sniff as sniff_format
-from .sizing import fit_inside
+from .sizing import SMART_GRAVITIES, Plan, crop_origin, source_window
 
 __all__ = ["Result", "SourceInfo", "inspect", "render_each", "render_variants", "transform"]
 
@@ -57,21 +62,26 @@ class Result(NamedTuple):
     timings: dict[str, float]
     quality: int | None = None  # the quality a per-image rule chose (None: the configured one)
     provisional: bool = False  # the fixed quality standing in for a search not run (not to be stored)
+    # the part of the upright original the output shows (left, top, right, bottom, in its pixels)
+    window: tuple[float, float, float, float] | None = None
 
 
 class Source:
     """Context of the source steps: one original, decoded once. (A plain class: `dataclasses` would pull
     `inspect` and `ast` into the Lambda's cold start.)"""
 
-    __slots__ = ("data", "backend", "limits", "box", "format", "info", "image", "timings", "fit_size", "search")
+    __slots__ = ("data", "backend", "limits", "variants", "format", "info", "image", "timings", "fit_size",
+                 "search", "focus")
 
-    def __init__(self, data: bytes, backend: Backend, limits: Limits, box: int,
-                 fit_size: tuple[int, int] | None = None, search: bool = False):
+    def __init__(self, data: bytes, backend: Backend, limits: Limits, variants: Sequence[Variant],
+                 fit_size: tuple[int, int] | None = None, search: bool = False,
+                 focus: tuple[float, float] | None = None):
         self.data, self.backend, self.limits = data, backend, limits
         self.search = search  # run quality searches (offline callers), else answer them provisionally
         # the upright size outputs are sized from (None: this source's): an intermediate's original's
         self.fit_size = fit_size
-        self.box = box  # the largest variant size wanted from this decode
+        self.variants = variants  # those wanted from this decode (the largest sets the JPEG shrink-on-load)
+        self.focus = focus  # the original's focal point (x, y fractions of the upright image), if it has one
         self.format = ""
         self.info: SourceInfo | None = None
         self.image: Any = None
@@ -83,12 +93,16 @@ class Source:
         assert self.info is not None, "the probe step runs first"
         return self.info
 
+    def plan(self, variant: Variant) -> Plan:
+        """How `variant` is made from this source: sized from the original's upright size."""
+        return variant.plan(*(self.fit_size or self.probed.oriented_size))
+
 
 class Output:
     """Context of the variant steps: one (variant, format) cut from a decoded Source."""
 
     __slots__ = ("source", "variant", "format", "image", "rendered", "width", "height", "data", "timings",
-                 "quality", "provisional")
+                 "quality", "provisional", "plan", "window")
 
     def __init__(self, source: Source, variant: Variant, fmt: str, image: Any):
         self.source, self.variant, self.image = source, variant, image
@@ -99,6 +113,8 @@ class Output:
         self.timings: dict[str, float] = {}
         self.quality: int | None = None  # chosen per image (choose_quality)
         self.provisional = False
+        self.plan: Plan | None = None  # set by resize
+        self.window: tuple[float, float, float, float] | None = None  # set by crop
 
 
 # --- source steps -------------------------------------------------------------------------------------------
@@ -127,7 +143,7 @@ def check_pixels(src: Source) -> None:
 
 
 def load(src: Source) -> None:
-    src.image = src.backend.load(src.data, src.probed, shrink_on_load(src.probed, src.box))
+    src.image = src.backend.load(src.data, src.probed, shrink_on_load(src.probed, src.variants))
 
 
 def auto_orient(src: Source) -> None:
@@ -152,10 +168,29 @@ def keep_decoded(src: Source) -> None:
 
 def resize(out: Output) -> None:
     backend = out.source.backend
-    out.width, out.height = fit_inside(*(out.source.fit_size or out.source.probed.oriented_size), out.variant.size)
+    out.plan = plan = out.source.plan(out.variant)
+    out.width, out.height = plan.size
     # Sizes come from the source's header, never from the (shrunk-on-load) image: both backends agree.
-    if backend.size(out.image) != (out.width, out.height):
-        out.image = backend.resize(out.image, out.width, out.height)
+    if backend.size(out.image) != plan.resized:
+        out.image = backend.resize(out.image, *plan.resized)
+
+
+def crop(out: Output) -> None:
+    backend, plan, geometry = out.source.backend, out.plan, out.variant.shape()
+    assert plan is not None, "resize runs first"
+    left = top = 0
+    if plan.crops:
+        gravity = geometry.gravity
+        if gravity == "focus" and out.source.focus is None:
+            gravity = geometry.fallback
+        if gravity in SMART_GRAVITIES:
+            out.image = backend.materialize(out.image)  # the search reads every pixel; the cut reads them again
+            left, top = backend.find_crop(out.image, out.width, out.height, gravity)
+        else:
+            centre = out.source.focus if gravity == "focus" and out.source.focus else (0.5, 0.5)
+            left, top = crop_origin(plan.resized, plan.size, centre)
+        out.image = backend.crop(out.image, left, top, out.width, out.height)
+    out.window = source_window(plan, left, top)
 
 
 def choose_format(out: Output) -> None:
@@ -235,17 +270,16 @@ def encode(out: Output) -> None:
         out.data = out.source.backend.encode(out.image, out.format, out.variant.encoder(out.format))
 
 
-VARIANT_STEPS = (resize, render, choose_format, flatten, choose_quality, encode)
+VARIANT_STEPS = (resize, crop, render, choose_format, flatten, choose_quality, encode)
 
 
-def shrink_on_load(info: SourceInfo, box: int) -> int:
-    """JPEG DCT-domain shrink factor (1, 2, 4, 8) that still leaves the resize at least a factor of 2 to do
-    (libvips thumbnail's rule; block shrinking alone would alias). Other formats decode at full size."""
+def shrink_on_load(info: SourceInfo, variants: Sequence[Variant]) -> int:
+    """JPEG DCT-domain shrink factor (1, 2, 4, 8) that still leaves every variant's resize at least a factor
+    of 2 to do (libvips thumbnail's rule; block shrinking alone would alias). Other formats decode at full size."""
     if info.format != "jpeg":
         return 1
     width, height = info.oriented_size
-    target_w, target_h = fit_inside(width, height, box)
-    factor = min(width / target_w, height / target_h)
+    factor = min(min(width / w, height / h) for w, h in (v.plan(width, height).resized for v in variants))
     return next((s for s in (8, 4, 2) if factor >= 2 * s), 1)
 
 
@@ -268,25 +302,34 @@ def _backend(backend: str | Backend) -> Backend:
 
 
 def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend: str | Backend = "vips",
-                    limits: Limits = DEFAULT_LIMITS, search: bool = False) -> list[Result]:
+                    limits: Limits = DEFAULT_LIMITS, search: bool = False,
+                    focus: tuple[float, float] | None = None) -> list[Result]:
     """Every (variant, format) of `requests` from one decode, loaded at the size the largest variant needs.
 
     Variants are made largest first, each resized from the one before it (a cascade: xl from the decode, lg from
     xl, md from lg, ...): the smaller resizes then read a 1200 px image instead of the decode, half the resize
     time, and each step is a full Lanczos pass instead of an integer box shrink plus Lanczos, which scored higher
     against the single-Lanczos reference (18 corpus JPEGs at q80, SSIMULACRA2 lg 74.3 vs 74.2, md 74.9 vs 74.6,
-    sm 75.2 vs 74.5; docs/PERFORMANCE.md, "Batch"). Results come back in request order."""
+    sm 75.2 vs 74.5; docs/PERFORMANCE.md, "Batch"). Only `inside` variants cascade (one aspect, so a larger
+    output covers a smaller one); `cover` crops are each made from a decode, as render_each makes them, and
+    `focus` is the original's focal point. Results come back in request order."""
     _check_formats(requests)
-    if not requests:
-        return []
-    be = _backend(backend)
-    src = Source(data, be, limits, box=max(v.size for v, _ in requests), search=search)
-    _run(SOURCE_STEPS, src, be)
+    cascaded = [i for i, (v, _) in enumerate(requests) if v.shape().fit == "inside"]
+    cropped = [i for i in range(len(requests)) if i not in cascaded]
     results: dict[int, Result] = {}  # request index -> its result
+    if cropped:
+        made = render_each(data, [requests[i] for i in cropped], backend=backend, limits=limits, search=search,
+                           focus=focus)
+        results.update(zip(cropped, made, strict=True))
+    if not cascaded:
+        return [results[i] for i in range(len(requests))]
+    be = _backend(backend)
+    src = Source(data, be, limits, [requests[i][0] for i in cascaded], search=search, focus=focus)
+    _run(SOURCE_STEPS, src, be)
     # The decode is read once, by the largest variant's resize (streamed, for libvips); from here the cascade
-    # owns it, so rendering that variant frees it.
+    # owns it, so rendering that variant frees it. Largest output first (sizes of one aspect: area orders them).
     pixels, src.image = src.image, None
-    for i in sorted(range(len(requests)), key=lambda i: -requests[i][0].size):
+    for i in sorted(cascaded, key=lambda i: -math.prod(src.plan(requests[i][0]).size)):
         variant, fmt = requests[i]
         # The output's image alone holds what it is made from, so rendering it can free that.
         out, pixels = Output(src, variant, fmt, pixels), None
@@ -298,7 +341,7 @@ def render_variants(data: bytes, requests: Sequence[tuple[Variant, str]], *, bac
 
 def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend: str | Backend = "vips",
                 limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None,
-                search: bool = False) -> list[Result]:
+                search: bool = False, focus: tuple[float, float] | None = None) -> list[Result]:
     """Every (variant, format) of `requests` with exactly the bytes `transform` makes for it alone, which is
     what the edge stores on a miss: `resizer warm` must store those bytes under the same keys.
 
@@ -313,18 +356,19 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
     the shared source steps, as a miss would. `fit_size`: outputs are sized as from an original of that upright
     size (`data` is its intermediate: resizer/store/intermediate.py), so they match those made from the original.
     `search`: run the encoders' quality searches (config.QualitySearch), as offline callers do; without it such
-    outputs come back provisional, at the fixed quality."""
+    outputs come back provisional, at the fixed quality. `focus`: the original's focal point (x, y fractions of
+    its upright image), for `gravity = "focus"` crops."""
     _check_formats(requests)
     be = _backend(backend)
-    header = Source(data, be, limits, box=0)
+    header = Source(data, be, limits, ())
     _run(HEADER_STEPS, header, be)
     by_shrink: dict[int, list[int]] = {}
     for i, (variant, _) in enumerate(requests):
-        by_shrink.setdefault(shrink_on_load(header.probed, variant.size), []).append(i)
+        by_shrink.setdefault(shrink_on_load(header.probed, [variant]), []).append(i)
     results: dict[int, Result] = {}  # request index -> its result
     for indices in by_shrink.values():
-        src = Source(data, be, limits, box=max(requests[i][0].size for i in indices), fit_size=fit_size,
-                     search=search)
+        src = Source(data, be, limits, [requests[i][0] for i in indices], fit_size=fit_size, search=search,
+                     focus=focus)
         src.format, src.info, src.timings = header.format, header.probed, dict(header.timings)
         _run(DECODE_STEPS + ((keep_decoded,) if len(indices) > 1 else ()), src, be)
         pixels, src.image = src.image, None
@@ -341,7 +385,7 @@ def render_each(data: bytes, requests: Sequence[tuple[Variant, str]], *, backend
 def _result(src: Source, out: Output) -> Result:
     """An output as the caller gets it; its timings hold the source steps it shares with the batch."""
     return Result(out.data, out.format, FORMATS[out.format].media_type, out.width, out.height,
-                  {**src.timings, **out.timings}, out.quality, out.provisional)
+                  {**src.timings, **out.timings}, out.quality, out.provisional, out.window)
 
 
 def _check_formats(requests: Sequence[tuple[Variant, str]]) -> None:
@@ -352,16 +396,16 @@ def _check_formats(requests: Sequence[tuple[Variant, str]]) -> None:
 
 def transform(data: bytes, variant: Variant, fmt: str, *, backend: str | Backend = "vips",
               limits: Limits = DEFAULT_LIMITS, fit_size: tuple[int, int] | None = None,
-              search: bool = False) -> Result:
+              search: bool = False, focus: tuple[float, float] | None = None) -> Result:
     """One variant of an original in format `fmt` (an OUTPUT_FORMATS name): what the edge makes on a miss
-    (`fit_size`, `search`: see render_each)."""
+    (`fit_size`, `search`, `focus`: see render_each)."""
     return render_each(data, [(variant, fmt)], backend=backend, limits=limits, fit_size=fit_size,
-                       search=search)[0]
+                       search=search, focus=focus)[0]
 
 
 def inspect(data: bytes, *, backend: str | Backend = "vips") -> SourceInfo:
     """What the header of an original says (`resizer info`); no limits apply and no pixels are decoded."""
     be = _backend(backend)
-    src = Source(data, be, DEFAULT_LIMITS, box=1)
+    src = Source(data, be, DEFAULT_LIMITS, ())
     _run((sniff, probe), src, be)
     return src.probed

@@ -41,6 +41,9 @@ GET_BUDGET_S = ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
 BODY_CHUNK = 1 << 18
 LIST_PAGE = 1000  # S3's own page size for ListObjectsV2 and DeleteObjects
 LOCAL_METADATA_DIR = ".resizer-meta"  # a LocalOrigin's sidecar metadata, inside the derived folder
+# An original's user metadata in a folder (what S3 keeps as `x-amz-meta-NAME`): `photo.jpg.meta.json` beside
+# `photo.jpg`, a JSON object of strings, e.g. {"focus": "0.62,0.31"}. Never listed as an original.
+ORIGINAL_METADATA_SUFFIX = ".meta.json"
 
 
 class ObjectInfo(NamedTuple):
@@ -176,6 +179,8 @@ class LocalOrigin:
                 stored = json.loads(self._sidecar(key).read_text(encoding="utf-8"))
             except FileNotFoundError:
                 pass
+        else:
+            stored = {"metadata": original_metadata(path)}
         media_type = stored.get("content_type") or (FORMATS[fmt].media_type if fmt in FORMATS else None)
         return ObjectInfo(key, stat.st_size, _local_etag(stat), media_type, stored.get("cache_control"),
                           stored.get("metadata", {}))
@@ -246,9 +251,28 @@ class LocalOrigin:
                 # skip a folder whose every key sorts before `after`
                 if inside and key != skip and (after < key or after.startswith(key)):
                     yield from self._walk(Path(entry.path), key, prefix, after, skip)
-            elif key.startswith(prefix) and key > after:
+            elif key.startswith(prefix) and key > after and not key.endswith(ORIGINAL_METADATA_SUFFIX):
                 stat = entry.stat()
                 yield ObjectInfo(key, stat.st_size, _local_etag(stat))
+
+
+def original_metadata(path: Path) -> dict[str, str]:
+    """The user metadata kept beside an original file (ORIGINAL_METADATA_SUFFIX); {} when there is none, and
+    when it is not a JSON object of strings (logged: bad metadata never fails a request)."""
+    import logging  # here: the Lambda (S3 only) never reads a sidecar, and logging costs its cold start 10 ms
+
+    sidecar = path.with_name(path.name + ORIGINAL_METADATA_SUFFIX)
+    try:
+        stored = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logging.getLogger(__name__).warning("%s ignored: %s", sidecar, exc)
+        return {}
+    if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
+        logging.getLogger(__name__).warning("%s ignored: not a JSON object of strings", sidecar)
+        return {}
+    return {str(k).lower(): v for k, v in stored.items()}
 
 
 def _local_etag(stat: os.stat_result) -> str:

@@ -88,6 +88,7 @@ class Outcome(NamedTuple):
     bytes_written: int
     transform_s: float  # measured transform seconds of the outputs made
     failure: tuple[int, str, str] | None = None  # (status, reason, detail): the edge's answer for it
+    warning: str | None = None  # bad metadata on the original (ignored, as the edge ignores it)
 
 
 # --- which outputs are missing ------------------------------------------------------------------------------
@@ -162,16 +163,19 @@ def warm_original(task: Task, job: Job) -> Outcome:
     for a bad original or a storage error: the Outcome carries the status the edge would have answered."""
     from ..edge.origin import IMMUTABLE
     from ..image.pipeline import render_each
+    from ..image.sizing import focal_point
 
     config, origin, backend = _opened(job)
     made = raced = written = 0
     seconds = 0.0
+    warning = None
     try:
         for out in task.missing:
             _check_reachable(config, out, task.original)
-        data = origin.get(task.original, max_bytes=config.limits.max_source_bytes)
+        data, info = origin.get_object(task.original, max_bytes=config.limits.max_source_bytes)
+        focus, warning = focal_point(info.metadata)
         requests = [(config.variant(out.variant), out.format) for out in task.missing]
-        results = render_each(data, requests, backend=backend, limits=config.limits, search=True)
+        results = render_each(data, requests, backend=backend, limits=config.limits, search=True, focus=focus)
         for out, result in zip(task.missing, results, strict=True):
             if origin.put_if_absent(out.key, result.data, result.media_type, IMMUTABLE):
                 made += 1
@@ -180,11 +184,11 @@ def warm_original(task: Task, job: Job) -> Outcome:
             else:
                 raced += 1
     except ResizerError as exc:
-        return Outcome(task.original, made, raced, written, seconds, (exc.status, exc.reason, str(exc)))
+        return Outcome(task.original, made, raced, written, seconds, (exc.status, exc.reason, str(exc)), warning)
     except Exception as exc:  # noqa: BLE001 - a bug is a 500 at the edge too; the run goes on
         return Outcome(task.original, made, raced, written, seconds,
-                       (ResizerError.status, ResizerError.reason, f"{type(exc).__name__}: {exc}"))
-    return Outcome(task.original, made, raced, written, seconds)
+                       (ResizerError.status, ResizerError.reason, f"{type(exc).__name__}: {exc}"), warning)
+    return Outcome(task.original, made, raced, written, seconds, warning=warning)
 
 
 def _check_reachable(config: Config, out: Output, original: str) -> None:
@@ -218,6 +222,8 @@ class Summary:
         self.raced += outcome.raced
         self.bytes_written += outcome.bytes_written
         self.transform_s += outcome.transform_s
+        if outcome.warning:
+            print(f"\nwarning: {outcome.original}: {outcome.warning}", file=sys.stderr)
         if outcome.failure:
             status, reason, detail = outcome.failure
             self.failures[status, reason] += 1

@@ -83,6 +83,15 @@ class Backend(ABC):
         """Resample to exactly width×height (alpha premultiplied while resampling)."""
 
     @abstractmethod
+    def crop(self, image: Image, left: int, top: int, width: int, height: int) -> Image:
+        """The width×height window at (left, top)."""
+
+    @abstractmethod
+    def find_crop(self, image: Image, width: int, height: int, interesting: str) -> tuple[int, int]:
+        """(left, top) of the width×height window the library's smart crop picks (`interesting`: "attention" or
+        "entropy", sizing.SMART_GRAVITIES); a backend without one raises ValueError (the config refuses it)."""
+
+    @abstractmethod
     def flatten(self, image: Image) -> Image:
         """Composite an image with alpha onto white, dropping the alpha channel."""
 

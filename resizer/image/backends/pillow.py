@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
-from ...config import BACKEND_LACKS, EncoderSettings
+from ...config import BACKEND_LACKS, BACKEND_LACKS_SMART_CROP, EncoderSettings
 from .base import SRGB_PROBE, Backend, SourceInfo
 from .pillow_save import PIL_FORMATS, save
 
@@ -100,6 +100,12 @@ class PillowBackend(Backend):
         # while the remaining scale stays >= 2, as libvips resize does with gap=2.0. RGBA is premultiplied.
         return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
 
+    def crop(self, image: Image.Image, left: int, top: int, width: int, height: int) -> Image.Image:
+        return image.crop((left, top, left + width, top + height))
+
+    def find_crop(self, image: Image.Image, width: int, height: int, interesting: str) -> tuple[int, int]:
+        raise ValueError(f"the pillow backend cannot make {BACKEND_LACKS_SMART_CROP[self.name]}")
+
     def flatten(self, image: Image.Image) -> Image.Image:
         out = Image.new("RGB", image.size, WHITE)
         out.paste(image, mask=image.getchannel("A"))
@@ -109,7 +115,7 @@ class PillowBackend(Backend):
         self.threads = threads
 
     def encode(self, image: Image.Image, fmt: str, settings: EncoderSettings) -> bytes:
-        lacking = [name for name, what in BACKEND_LACKS[self.name].items() if getattr(settings, name)]
+        lacking = [name for name in BACKEND_LACKS[self.name] if getattr(settings, name)]
         if lacking:  # the config refuses these (config.backend_refusal); a direct caller must not get other bytes
             raise ValueError(f"the pillow backend cannot write {', '.join(lacking)}")
         return save(image, fmt, settings, self.threads)

@@ -121,6 +121,14 @@ class VipsBackend(Backend):
         out = image.premultiply().resize(hscale, vscale=vscale, kernel=KERNEL, gap=GAP).unpremultiply()
         return out.rint().cast("uchar")
 
+    def crop(self, image: pyvips.Image, left: int, top: int, width: int, height: int) -> pyvips.Image:
+        return image.crop(left, top, width, height)
+
+    def find_crop(self, image: pyvips.Image, width: int, height: int, interesting: str) -> tuple[int, int]:
+        # smartcrop's result is a view of the input whose offsets say where it was cut
+        found = image.smartcrop(width, height, interesting=interesting, premultiplied=False)
+        return -found.xoffset, -found.yoffset
+
     def flatten(self, image: pyvips.Image) -> pyvips.Image:
         return image.flatten(background=WHITE)
 
