@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .cfn import render_template
+from .cfn import origin_shield_region, render_template
 from .config import Config, baked_module, load_baked, load_config, parse_config
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -89,7 +89,7 @@ def bake_config(text: str, bucket: str) -> str:
 
 
 def build(config_path: str | Path | None, bucket: str | None, python_version: str = DEFAULT_PYTHON,
-          out_dir: str | Path = "dist") -> dict[str, Any]:
+          out_dir: str | Path = "dist", origin_shield: str = "auto") -> dict[str, Any]:
     """Write both zips, template.yaml and build.json into `out_dir`; returns what build.json says."""
     if not re.fullmatch(r"3\.\d+", python_version):
         raise BuildError(f"--python must look like 3.12, got {python_version!r}")
@@ -101,6 +101,10 @@ def build(config_path: str | Path | None, bucket: str | None, python_version: st
         raise BuildError(f"{bucket!r} is not a valid S3 bucket name")
     baked_text = bake_config(source.text, bucket)
     config = parse_config(baked_text, f"{source.source} (bucket {bucket})")
+    try:
+        shield = origin_shield_region(origin_shield, config.region)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
     lock = read_lock()
     if config.backend not in lock["backends"]:
         raise BuildError(f"{LOCK_PATH.name} has no wheels for backend {config.backend!r}")
@@ -128,6 +132,7 @@ def build(config_path: str | Path | None, bucket: str | None, python_version: st
         "backend": config.backend,
         "bucket": bucket,
         "region": config.region,
+        "origin_shield": shield,  # the Region origin-facing work runs in (None: the one nearest each viewer)
         "derived_prefix": config.derived_prefix,
         "config_source": str(source.source),
         "config_sha256": config.digest,
@@ -263,12 +268,15 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     p.add_argument("--python", default=DEFAULT_PYTHON, metavar="X.Y",
                    help=f"target CPython (default {DEFAULT_PYTHON}, the Lambda runtime; 3.11: local tests)")
     p.add_argument("--out", default="dist", type=Path, metavar="DIR", help="output folder (default: dist)")
+    p.add_argument("--origin-shield", default="auto", metavar="REGION|auto|off",
+                   help="CloudFront Origin Shield for the bucket origin, where origin-facing work then runs (default "
+                        "auto: the config's region, or the neighbour the CloudFront guide names; docs/EDGE.md)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        info = build(args.config, args.bucket, args.python, args.out)
+        info = build(args.config, args.bucket, args.python, args.out, args.origin_shield)
     except BuildError as exc:
         print(f"resizer build: {exc}", file=sys.stderr)
         return 2
@@ -282,5 +290,5 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {args.out}/template.yaml and {args.out}/build.json "
-          f"(config sha256 {info['config_sha256'][:12]})")
+          f"(config sha256 {info['config_sha256'][:12]}; Origin Shield: {info['origin_shield'] or 'off'})")
     return 0 if info["ok"] else 1

@@ -10,6 +10,14 @@ import json
 from typing import Any
 
 TRUE_FALSE = ["true", "false"]
+# Origin Shield: the Regions that have it, and for a bucket elsewhere the neighbour the CloudFront developer guide
+# names ("Choosing the AWS Region for Origin Shield"; copied in ../shared/lambda-edge-facts.md, checked
+# 2026-12-04). With it on, the origin-facing function runs in that Region, next to the bucket (docs/EDGE.md).
+ORIGIN_SHIELD_REGIONS = ("us-east-1", "us-east-2", "us-west-2", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+                         "ap-southeast-1", "ap-southeast-2", "eu-central-1", "eu-west-1", "eu-west-2", "sa-east-1")
+ORIGIN_SHIELD_NEIGHBOUR = {"us-west-1": "us-west-2", "ca-central-1": "us-east-1", "eu-west-3": "eu-west-2",
+                           "eu-north-1": "eu-west-2", "eu-south-1": "eu-central-1", "ap-east-1": "ap-southeast-1",
+                           "af-south-1": "eu-west-1", "me-south-1": "ap-south-1"}
 ORIGIN_MEMORY_MB = 1536  # the origin-response function's default memory (`resizer warm` prices misses with it)
 
 
@@ -194,6 +202,8 @@ def template(info: dict[str, Any]) -> dict[str, Any]:
                             f"{bucket}.s3.{region}.amazonaws.com"]},
                         "S3OriginConfig": {"OriginAccessIdentity": ""},
                         "OriginAccessControlId": {"Fn::GetAtt": ["OriginAccessControl", "Id"]},
+                        **({"OriginShield": {"Enabled": True, "OriginShieldRegion": info["origin_shield"]}}
+                           if info.get("origin_shield") else {}),
                     }],
                     "DefaultCacheBehavior": {
                         "TargetOriginId": "originals",
@@ -219,6 +229,19 @@ def template(info: dict[str, Any]) -> dict[str, Any]:
             "OriginResponseVersionArn": {"Value": _ref("OriginResponseVersion")},
         },
     }
+
+
+def origin_shield_region(choice: str, bucket_region: str) -> str | None:
+    """The Origin Shield Region for `--origin-shield` (`auto`: the bucket's Region, or the neighbour the guide
+    names; `off`: None; else a Region that has Origin Shield). ValueError says what to pass instead."""
+    if choice == "off":
+        return None
+    region = bucket_region if choice == "auto" else choice
+    region = ORIGIN_SHIELD_NEIGHBOUR.get(region, region) if choice == "auto" else region
+    if region not in ORIGIN_SHIELD_REGIONS:
+        raise ValueError(f"no Origin Shield in {region!r} and no neighbour known for it: pass --origin-shield with one "
+                         f"of {', '.join(ORIGIN_SHIELD_REGIONS)} (the nearest to the bucket), or off")
+    return region
 
 
 def render_template(info: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from skimage import data as skdata
 
 from resizer import build as build_module
 from resizer.build import VIEWER_MODULES, bake_config, baked_config, build, find_interpreter, read_lock
+from resizer.cfn import origin_shield_region, render_template
 from resizer.config import load_config, parse_config
 from resizer.keys import derived_key
 
@@ -161,6 +162,32 @@ def test_template_passes_cfn_lint(built):
     done = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(out / "template.yaml")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_origin_shield_sits_in_the_buckets_region_unless_turned_off(built, tmp_path):
+    import yaml
+
+    _, out, info = built
+    [origin] = yaml.safe_load((out / "template.yaml").read_text())["Resources"]["Distribution"]["Properties"][
+        "DistributionConfig"]["Origins"]
+    assert origin["OriginShield"] == {"Enabled": True, "OriginShieldRegion": info["region"]} == {
+        "Enabled": True, "OriginShieldRegion": "us-east-1"}
+    off = yaml.safe_load(render_template({**info, "origin_shield": None}))
+    assert "OriginShield" not in off["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0]
+    with pytest.raises(build_module.BuildError, match="no Origin Shield in 'mars-north-1'"):
+        build(None, BUCKET, "3.11", tmp_path, origin_shield="mars-north-1")
+
+
+@pytest.mark.parametrize(("choice", "bucket_region", "region"), [
+    ("auto", "eu-west-1", "eu-west-1"), ("auto", "eu-north-1", "eu-west-2"), ("auto", "us-west-1", "us-west-2"),
+    ("off", "eu-west-1", None), ("ap-south-1", "me-south-1", "ap-south-1")])
+def test_origin_shield_region_follows_the_guides_table(choice, bucket_region, region):
+    assert origin_shield_region(choice, bucket_region) == region
+
+
+def test_origin_shield_auto_refuses_a_region_it_cannot_place():
+    with pytest.raises(ValueError, match="pass --origin-shield"):
+        origin_shield_region("auto", "xx-nowhere-1")
 
 
 def test_rebuild_is_identical_and_run_fails_over_a_limit(built, tmp_path, monkeypatch, capsys):
