@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..cfn import ORIGIN_MEMORY_MB
 from ..config import Config, load_config, parse_config
-from ..edge.negotiate import servable_formats
-from ..errors import MalformedKey, ResizerError
+from ..errors import ResizerError
 from ..image.formats import OUTPUT_FORMATS
-from ..keys import derived_key, is_derived_key, parse_public_path, public_path, validate_key
+from ..keys import derived_key, is_derived_key
+from .make import Outcome, Output, make_outputs, outputs_for
 from .origin_args import Bucket, LocalFolders, add_origin_arguments, origin_description
 from .origins import Origin
 
@@ -68,27 +68,11 @@ class Job(NamedTuple):
     origin: LocalFolders | Bucket
 
 
-class Output(NamedTuple):
-    variant: str
-    format: str
-    key: str
-
-
 class Task(NamedTuple):
     """One original and its outputs not stored yet."""
 
     original: str
     missing: tuple[Output, ...]
-
-
-class Outcome(NamedTuple):
-    original: str
-    made: int
-    raced: int  # stored by another writer (a viewer's miss) between the listing and this write
-    bytes_written: int
-    transform_s: float  # measured transform seconds of the outputs made
-    failure: tuple[int, str, str] | None = None  # (status, reason, detail): the edge's answer for it
-    warning: str | None = None  # bad metadata on the original (ignored, as the edge ignores it)
 
 
 # --- which outputs are missing ------------------------------------------------------------------------------
@@ -135,9 +119,7 @@ def plan(origin: Origin, config: Config, prefix: str = "", formats: frozenset[st
         return stored[variant, fmt].has(original)
 
     for original in original_keys(origin, prefix, config.derived_prefix):
-        outputs = [Output(variant.name, fmt, derived_key(config, variant.name, fmt, original))
-                   for variant in config.variants.values() for fmt in servable_formats(variant, original)
-                   if formats is None or fmt in formats]
+        outputs = outputs_for(config, original, config.variants.values(), formats)
         missing = tuple(out for out in outputs if not is_stored(out.variant, out.format, original))
         yield original, missing, len(outputs) - len(missing)
 
@@ -159,44 +141,8 @@ def _opened(job: Job) -> "tuple[Config, Origin, Backend]":
 
 
 def warm_original(task: Task, job: Job) -> Outcome:
-    """Fetch and decode `task.original` once, make its missing outputs and store them create-only. Never raises
-    for a bad original or a storage error: the Outcome carries the status the edge would have answered."""
-    from ..edge.origin import IMMUTABLE
-    from ..image.pipeline import render_each
-    from ..image.sizing import focal_point
-
-    config, origin, backend = _opened(job)
-    made = raced = written = 0
-    seconds = 0.0
-    warning = None
-    try:
-        for out in task.missing:
-            _check_reachable(config, out, task.original)
-        data, info = origin.get_object(task.original, max_bytes=config.limits.max_source_bytes)
-        focus, warning = focal_point(info.metadata)
-        requests = [(config.variant(out.variant), out.format) for out in task.missing]
-        results = render_each(data, requests, backend=backend, limits=config.limits, search=True, focus=focus)
-        for out, result in zip(task.missing, results, strict=True):
-            if origin.put_if_absent(out.key, result.data, result.media_type, IMMUTABLE):
-                made += 1
-                written += len(result.data)
-                seconds += sum(result.timings.values()) / 1000
-            else:
-                raced += 1
-    except ResizerError as exc:
-        return Outcome(task.original, made, raced, written, seconds, (exc.status, exc.reason, str(exc)), warning)
-    except Exception as exc:  # noqa: BLE001 - a bug is a 500 at the edge too; the run goes on
-        return Outcome(task.original, made, raced, written, seconds,
-                       (ResizerError.status, ResizerError.reason, f"{type(exc).__name__}: {exc}"), warning)
-    return Outcome(task.original, made, raced, written, seconds, warning=warning)
-
-
-def _check_reachable(config: Config, out: Output, original: str) -> None:
-    """MalformedKey (400) unless a viewer's path reaches this output, as the viewer-request function parses it."""
-    validate_key(out.key, config)
-    request = parse_public_path(public_path(out.variant, original), config)
-    if request != (original, out.variant):
-        raise MalformedKey(f"no public path reaches the {out.variant!r} variant of this key")
+    """Fetch and decode `task.original` once, make its missing outputs and store them create-only (make.py)."""
+    return make_outputs(*_opened(job), task.original, task.missing)
 
 
 # --- the run ------------------------------------------------------------------------------------------------
