@@ -29,8 +29,9 @@ def _ref(name: str) -> dict[str, Any]:
     return {"Ref": name}
 
 
-def _role(description: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
-    """An execution role Lambda@Edge can assume (both principals), logging anywhere, plus `statements`."""
+def _role(description: str, statements: list[dict[str, Any]],
+          principals: tuple[str, ...] = ("lambda.amazonaws.com", "edgelambda.amazonaws.com")) -> dict[str, Any]:
+    """An execution role Lambda (and by default Lambda@Edge) can assume, logging anywhere, plus `statements`."""
     role: dict[str, Any] = {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -39,7 +40,7 @@ def _role(description: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
                 "Version": "2012-10-17",
                 "Statement": [{
                     "Effect": "Allow",
-                    "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                    "Principal": {"Service": list(principals)},
                     "Action": "sts:AssumeRole",
                 }],
             },
@@ -231,6 +232,86 @@ def template(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def eager_template(info: dict[str, Any]) -> dict[str, Any]:
+    """The eager function's stack, deployed in the bucket's Region (the edge stack stays in us-east-1): the
+    function, an EventBridge rule on the bucket's "Object Created" events outside the derived prefix (S3's own
+    notification filters cannot exclude a prefix), one retry then an SQS queue for failed events."""
+    bucket, prefix = info["bucket"], info["derived_prefix"]
+    bucket_arn = f"arn:${{AWS::Partition}}:s3:::{bucket}"
+    artifact = info["artifacts"]["eager"]
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"resizer eager variants for s3://{bucket} (deploy in {info['region']}, the bucket's Region; "
+                       "turn on the bucket's EventBridge notifications, docs/EDGE.md)",
+        "Parameters": {
+            "ArtifactBucket": {"Type": "String",
+                               "Description": f"a bucket in {info['region']} holding eager.zip (Lambda reads code "
+                                              "from its own Region)"},
+            "EagerKey": {"Type": "String", "Default": artifact["key"]},
+            "EagerMemorySize": {"Type": "Number", "Default": ORIGIN_MEMORY_MB, "MinValue": 128, "MaxValue": 10240,
+                                "Description": "MB for the eager function (CPU scales with it)"},
+        },
+        "Resources": {
+            "EagerRole": _role("resizer eager: read originals, create variants, record failures", [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": _sub(f"{bucket_arn}/*")},
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": _sub(bucket_arn)},  # HEAD: 404 not 403
+                {"Effect": "Allow", "Action": "s3:PutObject", "Resource": _sub(f"{bucket_arn}/{prefix}/*")},
+                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["FailedUploads", "Arn"]}},
+            ], principals=("lambda.amazonaws.com",)),
+            "EagerFunction": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Description": f"resizer eager (config sha256 {info['config_sha256'][:12]})",
+                    "Runtime": info["runtime"],
+                    "Architectures": ["x86_64"],  # the zip's wheels are manylinux x86_64
+                    "Handler": artifact["handler"],
+                    "Role": {"Fn::GetAtt": ["EagerRole", "Arn"]},
+                    "MemorySize": _ref("EagerMemorySize"),
+                    "Timeout": 300,
+                    "Code": {"S3Bucket": _ref("ArtifactBucket"), "S3Key": _ref("EagerKey")},
+                },
+            },
+            "FailedUploads": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600}},
+            "EagerInvokeConfig": {
+                "Type": "AWS::Lambda::EventInvokeConfig",
+                "Properties": {
+                    "FunctionName": _ref("EagerFunction"),
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 1,  # a bad original fails the same way twice: then it is recorded
+                    "MaximumEventAgeInSeconds": 3600,
+                    "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["FailedUploads", "Arn"]}}},
+                },
+            },
+            "UploadRule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "Description": f"new originals in {bucket}, not under {prefix}/",
+                    "EventPattern": {
+                        "source": ["aws.s3"],
+                        "detail-type": ["Object Created"],
+                        "detail": {"bucket": {"name": [bucket]},
+                                   "object": {"key": [{"anything-but": {"prefix": f"{prefix}/"}}]}},
+                    },
+                    "Targets": [{"Arn": {"Fn::GetAtt": ["EagerFunction", "Arn"]}, "Id": "eager"}],
+                },
+            },
+            "UploadRulePermission": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "Action": "lambda:InvokeFunction",
+                    "FunctionName": _ref("EagerFunction"),
+                    "Principal": "events.amazonaws.com",
+                    "SourceArn": {"Fn::GetAtt": ["UploadRule", "Arn"]},
+                },
+            },
+        },
+        "Outputs": {
+            "EagerFunctionArn": {"Value": {"Fn::GetAtt": ["EagerFunction", "Arn"]}},
+            "FailedUploadsQueueUrl": {"Value": _ref("FailedUploads")},
+        },
+    }
+
+
 def origin_shield_region(choice: str, bucket_region: str) -> str | None:
     """The Origin Shield Region for `--origin-shield` (`auto`: the bucket's Region, or the neighbour the guide
     names; `off`: None; else a Region that has Origin Shield). ValueError says what to pass instead."""
@@ -244,10 +325,12 @@ def origin_shield_region(choice: str, bucket_region: str) -> str | None:
     return region
 
 
-def render_template(info: dict[str, Any]) -> str:
+def render_template(info: dict[str, Any], eager: bool = False) -> str:
+    """template.yaml (the edge stack, us-east-1) or, with `eager`, template-eager.yaml (the bucket's Region)."""
+    where = info["region"] if eager else "us-east-1"
     header = (f"# Generated by `resizer build` (config sha256 {info['config_sha256']}).\n"
-              "# Deploy in us-east-1; see docs/EDGE.md. Regenerate rather than edit.\n")
-    data = template(info)
+              f"# Deploy in {where}; see docs/EDGE.md. Regenerate rather than edit.\n")
+    data = eager_template(info) if eager else template(info)
     try:
         import yaml
     except ImportError:

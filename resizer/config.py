@@ -127,6 +127,7 @@ class Variant(NamedTuple):
     formats: tuple[str, ...]
     encoders: Mapping[str, EncoderSettings]  # format name -> settings, global defaults already merged in
     geometry: Geometry | None = None  # None: fit inside size x size (today's variants, spelled `size = N`)
+    eager: bool = False  # made on upload by the eager function (every servable format), not on a first view
 
     def encoder(self, fmt: str) -> EncoderSettings:
         return self.encoders[fmt]
@@ -506,7 +507,7 @@ class _Parser:
         if not isinstance(spec, dict):
             self.fail(where, "must be a table")
         self.known_keys(spec, {"size", "width", "height", "fit", "gravity", "fallback", "enlarge", "formats",
-                               "encoders"}, where + ".")
+                               "encoders", "eager"}, where + ".")
         geometry = self.geometry(spec, where + ".")
         formats = self.typed(spec.get("formats", ["avif", "webp"]), list, where + ".formats")
         for fmt in formats:
@@ -516,8 +517,9 @@ class _Parser:
             self.fail(where + ".formats", "lists a format twice")
         encoders = self.encoders(self.table(spec, "encoders", where + "."), where + ".encoders.", base=defaults)
         plain = geometry.width == geometry.height and geometry == Geometry(geometry.width, geometry.height)
+        eager = self.typed(spec.get("eager", False), bool, where + ".eager")
         return Variant(name, geometry.longest, tuple(formats), MappingProxyType(encoders),
-                       None if plain else geometry)
+                       None if plain else geometry, eager)
 
     def geometry(self, spec: Mapping[str, Any], where: str) -> Geometry:
         """`size = N` (a square box, fit inside: None), or `width` and/or `height` with a fit; a fit inside a
