@@ -253,6 +253,9 @@ def _add_serve(commands: Subparsers) -> None:
                                "bandwidth: a miss as at a regional edge cache far from the bucket.")
     far.add_argument("--origin-latency", metavar="DURATION", help="per request, e.g. 60ms or 0.06s")
     far.add_argument("--origin-bandwidth", metavar="RATE", help="per transfer, e.g. 40MB/s, 5MiB/s or 100Mbit/s")
+    far.add_argument("--origin-shield", action="store_true",
+                     help="Origin Shield next to the bucket (as `resizer build` deploys it): the fetch, the GET and "
+                          "the PUT are near it, and a request to the origin pays the distance once, with its answer")
     _config_option(p)
     p.set_defaults(run=_run_serve)
 
@@ -286,10 +289,11 @@ def _run_serve(args: argparse.Namespace) -> int:
             return 2
         derived = args.derived or _default_derived_dir(originals)
         origin, where = LocalOrigin(originals, derived, config.derived_prefix), f"{originals} (derived: {derived})"
-    server = make_server(origin, config, port=args.port, origin_model=origin_model)
+    server = make_server(origin, config, port=args.port, origin_model=origin_model, origin_shield=args.origin_shield)
     host, port = server.server_address[:2]
-    print(f"resizer: serving {where} at http://{host!s}:{port}/  ({origin_model.label} origin; Ctrl-C stops)",
-          file=sys.stderr)
+    shield = ", behind Origin Shield" if args.origin_shield else ""
+    print(f"resizer: serving {where} at http://{host!s}:{port}/  ({origin_model.label} origin{shield}; Ctrl-C "
+          "stops)", file=sys.stderr)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -154,3 +154,20 @@ def test_the_origin_is_local_by_default(originals, tmp_path, serve, config, monk
     get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix))
     assert get("/images/coffee-sm.png", Accept="image/webp")[0] == 200
     assert delays == [0.0]  # CloudFront's one fetch, at no distance; the handler's origin is not wrapped
+
+
+@pytest.mark.parametrize("shield", [False, True])
+def test_origin_shield_pays_the_distance_once_per_request_with_the_answer(originals, tmp_path, serve, config,
+                                                                         monkeypatch, shield):
+    paid = []
+    monkeypatch.setattr(OriginModel, "wait", lambda model, n_bytes: paid.append(n_bytes))
+    get = serve(LocalOrigin(originals, tmp_path / "derived", config.derived_prefix), config,
+                origin_model=OriginModel.parse("60ms", "40MB/s"), origin_shield=shield)
+    status, headers, body = get("/images/coffee-sm.png", Accept="image/webp")
+    assert status == 200 and headers["x-cache"].startswith("Miss")
+    original = (originals / "images" / "coffee.png").stat().st_size
+    # without: CloudFront's fetch (404, no body), the handler's GET of the original and its PUT of the variant
+    assert paid == ([len(body)] if shield else [0, original, len(body)])
+    assert ("shield" in _server_timing(headers)) == shield
+    paid.clear()
+    assert get("/images/coffee-sm.png", Accept="image/webp")[1]["x-cache"].startswith("Hit") and paid == []

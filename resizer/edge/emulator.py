@@ -12,6 +12,9 @@ follows it as a browser does.
 The origin is local unless an `OriginModel` says how far it is (`resizer serve --origin-latency 60ms
 --origin-bandwidth 40MB/s`): then CloudFront's fetch (Server-Timing `origin`) and the origin-response's GET of
 the original and PUT of the variant (inside `origin-response`) each pay a round trip and their bytes' transfer.
+With Origin Shield in the bucket's Region (`--origin-shield`, docs/EDGE.md), the fetch, the function and its GET
+and PUT all run next to the bucket: the request pays the distance once, between the regional edge cache and the
+shield, carrying the answer's bytes (Server-Timing `shield`).
 """
 
 import base64
@@ -89,10 +92,11 @@ class Distribution:
     `origin_model` is the distance from the edge to the origin, paid by each fetch."""
 
     def __init__(self, viewer_request: Handler, origin_response: Handler, origin: Origin,
-                 cache_bytes: int = 256 * 2**20, origin_model: OriginModel = LOCAL):
+                 cache_bytes: int = 256 * 2**20, origin_model: OriginModel = LOCAL, origin_shield: bool = False):
         self.viewer_request, self.origin_response, self.origin = viewer_request, origin_response, origin
         self.cache = _Cache(cache_bytes)
         self.origin_model = origin_model
+        self.origin_shield = origin_shield  # the origin-facing side runs next to the bucket
 
     def handle(self, method: str, uri: str, querystring: str, headers: dict[str, str]) -> Answer:
         request_id = uuid.uuid4().hex
@@ -109,7 +113,8 @@ class Distribution:
             return Answer(cached.status, dict(cached.headers), cached.body, timings, "Hit")
         t = time.perf_counter()
         status, origin_headers, body = self._fetch(key)
-        self.origin_model.wait(len(body))  # CloudFront's one GET
+        if not self.origin_shield:
+            self.origin_model.wait(len(body))  # CloudFront's one GET, from the regional edge cache
         timings["origin"] = elapsed_ms(t)
         response = response_record(status, origin_headers)
         t = time.perf_counter()
@@ -120,6 +125,10 @@ class Distribution:
             answer = Answer(int(result["status"]), http_headers(result["headers"]), body, timings)
         else:
             answer = self._generated(result, timings)
+        if self.origin_shield:  # the one long hop: Origin Shield's answer travels to the regional edge cache
+            t = time.perf_counter()
+            self.origin_model.wait(len(answer.body))
+            timings["shield"] = elapsed_ms(t)
         ttl = _ttl(answer.headers)
         if ttl and method == "GET":
             self.cache.put(key, answer, ttl)
@@ -188,11 +197,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(origin: Origin, config: Config, host: str = "127.0.0.1", port: int = 0,
-                cache_bytes: int = 256 * 2**20, origin_model: OriginModel = LOCAL) -> ThreadingHTTPServer:
+                cache_bytes: int = 256 * 2**20, origin_model: OriginModel = LOCAL,
+                origin_shield: bool = False) -> ThreadingHTTPServer:
     """A ready (not yet serving) emulator on loopback with its own handlers; `server.server_address` has the port.
-    With a far `origin_model`, CloudFront's fetch and the origin-response's GET and PUT each pay it."""
-    handler_origin = origin if origin_model.is_local else ShapedOrigin(origin, origin_model)
+    With a far `origin_model`, CloudFront's fetch and the origin-response's GET and PUT each pay it; with
+    `origin_shield` they are near the bucket and each request to the origin pays it once."""
+    near = origin_model.is_local or origin_shield
+    handler_origin = origin if near else ShapedOrigin(origin, origin_model)
     distribution = Distribution(ViewerRequest(config), OriginResponse(config, handler_origin), origin, cache_bytes,
-                                origin_model)
+                                origin_model, origin_shield)
     handler = type("Handler", (_Handler,), {"distribution": distribution})
     return ThreadingHTTPServer((host, port), handler)
