@@ -352,6 +352,7 @@ def _from_module(name: str) -> Callable[[Subparsers], None]:
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "variants": _add_variants, "info": _add_info, "key": _add_key, "serve": _add_serve,
     "build": _from_module("build"), "purge": _from_module("store.purge"), "warm": _from_module("store.warm"),
+    "upload": _from_module("store.eager"),
     "html": _from_module("markup"),
 }
 

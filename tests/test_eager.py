@@ -150,3 +150,48 @@ def test_the_eager_function_runs_alone_on_both_event_shapes(eager_build, tmp_pat
     card = next(k for k in expected if "/card/" in k)
     assert Image.open(io.BytesIO(s3_client.get_object(Bucket=BUCKET, Key=card)["Body"].read())).size == (320, 180)
     assert derived_key(config, "sm", "jpeg", "up/cat one.jpg") in expected  # the original's own family too
+
+
+def test_upload_stores_the_original_and_its_eager_variants_then_serve_finds_them(tmp_path, serve, capsys):
+    from resizer.cli import main
+
+    config_path = tmp_path / "eager.toml"
+    config_path.write_text(CONFIG)
+    config = parse_config(CONFIG)
+    originals, derived = tmp_path / "originals", tmp_path / "derived"
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(skdata.chelsea()).save(photo, "JPEG", quality=90)
+    argv = ["upload", str(photo), "up/cat.jpg", "--origin", str(originals), "--derived", str(derived),
+            "--config", str(config_path), "--focus", "0.3,0.4"]
+    assert main(argv) == 0
+    eager = [v for v in config.variants.values() if v.eager]
+    expected = {o.key for o in outputs_for(config, "up/cat.jpg", eager)}
+    made = {str(p.relative_to(derived).as_posix()) for p in derived.rglob("*") if p.is_file()
+            and ".resizer-meta" not in p.parts}
+    assert {f"{config.derived_prefix}/{m}" for m in made} == expected
+    assert json.loads((originals / "up" / "cat.jpg.meta.json").read_text()) == {"focus": "0.3,0.4"}
+    assert main(argv) == 1 and "not replaced" in capsys.readouterr().err  # never over a stored original
+
+    from resizer.store.origins import LocalOrigin
+
+    get = serve(LocalOrigin(originals, derived, config.derived_prefix), config)
+    capsys.readouterr()
+    status, _, body = get("/up/cat-card.jpg", Accept="image/webp")
+    assert status == 200 and Image.open(io.BytesIO(body)).size == (320, 180)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["outcome"] for line in lines if line["event"] == "origin-response"] == ["hit"]  # no pixels
+
+
+def test_upload_of_a_corrupt_file_stores_no_variant(tmp_path, capsys):
+    from resizer.cli import main
+
+    config_path = tmp_path / "eager.toml"
+    config_path.write_text(CONFIG)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    code = main(["upload", str(broken), "up/broken.jpg", "--origin", str(tmp_path / "o"), "--derived",
+                 str(tmp_path / "d"), "--config", str(config_path)])
+    assert code == 1
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert line["outcome"] == "error" and line["status"] in (415, 422)
+    assert not [p for p in (tmp_path / "d").rglob("*") if p.is_file()]

@@ -25,7 +25,7 @@ from resizer.keys import derived_key
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBENCH_ONLY = ("resizer_bench", "pandas", "tqdm", "skimage", "numpy", "papermill")
-RUNTIME_COMMANDS = ["variants", "info", "key", "serve", "build", "purge", "warm", "html"]
+RUNTIME_COMMANDS = ["variants", "info", "key", "serve", "build", "purge", "warm", "upload", "html"]
 
 pytestmark = pytest.mark.xdist_group("standalone")
 
