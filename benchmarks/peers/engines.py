@@ -65,6 +65,8 @@ class Context:
     thumbor_python: str
     origin_model: OriginModel = LOCAL
     originals_url: str = ""  # the originals over shaped HTTP (far origin): what sharp and thumbor read
+    origin_shield: bool = False  # serve: `--origin-shield` (the origin-facing side next to the bucket)
+    prewarmed: bool = False  # serve: every output stored before the first view (eager variants on upload)
 
     @property
     def variants(self):
@@ -305,6 +307,12 @@ class ServeEngine(HttpEngine):
             command += ["--origin-latency", f"{model.latency_s}s"]
         if model.bytes_per_s != math.inf:
             command += ["--origin-bandwidth", f"{model.bytes_per_s}B/s"]
+        if self.ctx.origin_shield:
+            command.append("--origin-shield")
+        if self.ctx.prewarmed:  # what the eager function stores on upload: every first view is a stored object
+            warm = [sys.executable, "-m", "resizer.cli", "warm", "--origin", str(self.ctx.originals), "--derived",
+                    str(derived), *(["--config", str(self.ctx.config_path)] if self.ctx.config_path else [])]
+            subprocess.run(warm, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # The handlers' JSON log lines go to the server's stdout: discarded here.
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, cwd=REPO)
         wait_http(port, self.proc, "resizer serve", "/")
