@@ -22,7 +22,7 @@ CHOSEN_CONFIG = "variants.toml"
 INPUT_CONFIG = "variants.input.toml"
 # The tables the decision links to, in the order the evidence shows them.
 EVIDENCE_TABLES = ("savings", "choose", "encoder_choice", "perimage", "format_by_image", "variant_bytes", "backend",
-                   "cold_start", "cost")
+                   "cold_start", "cost", "delivery")
 # Encoder settings the workbench sweeps beside quality: a changed one links to the encoder comparison
 ENCODER_FIELDS = tuple(f".{k}" for k in SWEEPABLE)
 
@@ -138,6 +138,8 @@ def decision_html(run: RunDir, status_html: str) -> str:
             out.append("<p>Cold start (medians): " + ", ".join(
                 f"{e(label)} {link(format_value(ms, 'ms'), 'cold_start')}" for label, ms in picks) + ".</p>")
 
+    out.append(_delivery_html(run, link))
+
     if run.has_table("cost"):
         total = run.read_table("cost").set_index("config").total
         out.append("<p>Monthly cost for the traffic profile: original product "
@@ -214,6 +216,36 @@ def _encoders_html(run: RunDir, link) -> str:
                    f"<td>{ship.p10:.1f} / {ship.worst:.1f}</td><td>{ship.encode_ms:.0f}</td>"
                    f"<td>{_ratio(ship.miss_ratio)}</td><td>{link(format_value(ship.net_usd, 'USD'), 'encoder_choice')}"
                    f"</td><td>{link(runner, 'encoder_choice')}</td></tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _delivery_html(run: RunDir, link) -> str:
+    """Whether to keep Origin Shield on and which variants to make on upload, with each choice's modelled first
+    view (resizer_bench/delivery.py)."""
+    if not run.has_table("delivery"):
+        return "<p>Delivery (Origin Shield, eager variants): not modelled in this run (no speed table).</p>"
+    e = html.escape
+    table = run.read_table("delivery")
+    distance, shield_usd = table.attrs.get("distance", ""), table.attrs.get("shield_usd", float("nan"))
+    gains = table.lazy_ms - table.shield_ms
+    if (gains > 0).all():
+        shield = (f"<b>keep Origin Shield on</b> (<code>resizer build</code>'s default): with the bucket "
+                  f"{e(distance)} from the viewer's edge, a first view is {link(f'{gains.min():.0f}', 'delivery')}-"
+                  f"{link(f'{gains.max():.0f} ms', 'delivery')} shorter; its requests cost "
+                  f"{link(format_value(shield_usd, 'USD'), 'delivery')} a month for the traffic profile")
+    else:
+        shield = (f"<b>Origin Shield off</b> (<code>--origin-shield off</code>): at {e(distance)} it shortens no "
+                  f"first view and costs {format_value(shield_usd, 'USD')} a month")
+    eager = table[table.eager]
+    names = ", ".join(f"<code>{e(v)}</code>" for v in eager.variant) or "none"
+    out = [f"<p>Delivery: {shield}. Make eagerly on upload (<code>eager = true</code>): {names}.</p>",
+           "<table id='delivery'><caption>First view, modelled (ms)</caption><tr><th>variant</th><th>no shield</th>"
+           "<th>shield</th><th>eager + shield</th><th>eager?</th></tr>"]
+    for r in table.itertuples():
+        out.append(f"<tr><td>{e(r.variant)}</td><td>{r.lazy_ms:.0f}</td><td>{r.shield_ms:.0f}</td>"
+                   f"<td>{r.eager_ms:.0f}</td><td>{link(('yes: ' if r.eager else 'no: ') + e(r.why), 'delivery')}"
+                   "</td></tr>")
     out.append("</table>")
     return "\n".join(out)
 

@@ -91,10 +91,16 @@ def delivery_table(profile: pd.DataFrame, traffic: Traffic, uploads: Uploads, di
                      - gb_seconds(viewed, traffic.passthrough_ms, traffic.origin_memory_mb))
         saved_usd = saved_gbs * prices.lambda_per_gb_second
         net = eager_usd - saved_usd
-        eager = net <= uploads.eager_budget_usd
         gain = views["shield_ms"] - views["eager_ms"]
-        why = (f"saves ${-net:.2f}/month and {gain:.0f} ms off the first view" if net <= 0 else
-               f"{gain:.0f} ms off the first view for ${net:.2f}/month more" + ("" if eager else " (over budget)"))
+        eager = gain > 0 and net <= uploads.eager_budget_usd
+        if gain <= 0:
+            why = (f"no faster: a miss's work ({r.transform_ms:.0f} ms) is under a stored object's pass-through "
+                   f"({traffic.passthrough_ms:.0f} ms)")
+        elif net <= 0:
+            why = f"saves ${-net:.2f}/month and {gain:.0f} ms off the first view"
+        else:
+            why = (f"{gain:.0f} ms off the first view for ${net:.2f}/month more than its misses"
+                   + (" (within the budget)" if eager else " (over the budget)"))
         rows.append(dict(variant=r.variant, transform_ms=r.transform_ms, output_bytes=r.output_bytes,
                          original_bytes=r.original_bytes, outputs=r.outputs, **views, eager_usd=eager_usd,
                          saved_usd=saved_usd, net_usd=net, eager=eager, why=why))

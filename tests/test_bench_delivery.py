@@ -54,3 +54,25 @@ def test_the_profile_reads_what_the_choice_ships():
     assert rows.to_dict(orient="records") == [dict(variant="md", transform_ms=42.0, output_bytes=2000.0,
                                                    original_bytes=1.5e6, outputs=2)]
     assert run_profile(quality, None, choice, original_bytes=1.5e6).empty  # no speed table: nothing to model
+
+
+def test_eager_is_never_chosen_where_it_is_not_faster():
+    """A miss cheaper than a pass-through (tiny outputs): eager would be slower, whatever the budget says."""
+    table = delivery_table(profile(5), Traffic(variant_mix={"md": 1.0}, passthrough_ms=20),
+                           Uploads(viewed_share={"md": 1.0}, eager_budget_usd=1e6), Distance(), Prices())
+    assert table.eager.tolist() == [False] and table.why[0].startswith("no faster")
+
+
+def test_the_decision_says_whether_to_keep_the_shield_and_what_to_make_eagerly(tmp_path):
+    from resizer_bench.decision import _delivery_html
+    from resizer_bench.paths import RunDir
+
+    traffic = Traffic(variant_mix={"md": 1.0, "xl": 0.1})
+    rows = pd.concat([profile(400), profile(400).assign(variant="xl")], ignore_index=True)
+    run = RunDir(tmp_path / "run")
+    run.write_table(delivery_table(rows, traffic, Uploads(viewed_share={"md": 1.0, "xl": 0.0}), Distance(), Prices()),
+                    "delivery")
+    text = _delivery_html(run, lambda label, table: label)
+    assert "keep Origin Shield on" in text and "<code>md</code>" in text and "<code>xl</code>" not in text
+    run.write_table(delivery_table(rows, traffic, Uploads(), Distance(0, float("inf")), Prices()), "delivery")
+    assert "Origin Shield off" in _delivery_html(run, lambda label, table: label)  # no distance: no gain
