@@ -14,8 +14,11 @@ request a first view), per output:
                      on upload), behind the shield: a stored object crossing once, no pixels
 
 The peers are measured locally (sharp's Node driver, thumbor's file loader: benchmarks/peers) and placed as they
-are deployed, adding the distance to their measured time:
+are deployed, adding the distance to their measured time; resizer's own per-request path (`pipeline.transform`,
+in process) is placed the same way, so that row and the peers' compare like for like (none of them pays a request
+path or a store in the bucket's Region, which serve's rows do):
 
+    resizer+shield   resizer's work, then the answer crosses once (modelled as the peers are)
     thumbor-near     thumbor next to its originals behind a CDN: its work, then the answer crosses once
     sharp-seed       the seed's Lambda@Edge origin-response without a shield: its work + three crossings (the
                      fetch, the GET carrying the original, the PUT carrying the output)
@@ -40,7 +43,7 @@ from resizer.store.origin_model import OriginModel
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 MEASURED = ("serve", "serve+shield", "eager+shield")
-MODELLED = ("thumbor-near", "sharp-seed", "sharp+shield")
+MODELLED = ("resizer+shield", "thumbor-near", "sharp-seed", "sharp+shield")
 
 
 def modelled(job: Job, original_bytes: int, model: OriginModel) -> dict[str, float]:
@@ -48,6 +51,8 @@ def modelled(job: Job, original_bytes: int, model: OriginModel) -> dict[str, flo
     one_crossing = model.delay(job.bytes)
     if job.engine == "thumbor":
         return {"thumbor-near": job.ms + 1000 * one_crossing}
+    if job.engine == "resizer-vips":
+        return {"resizer+shield": job.ms + 1000 * one_crossing}
     return {"sharp-seed": job.ms + 1000 * (model.delay(0) + model.delay(original_bytes) + one_crossing),
             "sharp+shield": job.ms + 1000 * one_crossing}
 
@@ -75,7 +80,7 @@ def main() -> None:
         contexts = {"serve": far, "serve+shield": replace(far, origin_shield=True),
                     "eager+shield": replace(far, origin_shield=True, prewarmed=True)}
         engines = {row: make_engine("serve", ctx) for row, ctx in contexts.items()}
-        engines |= {"sharp": make_engine("sharp", local), "thumbor": make_engine("thumbor", local)}
+        engines |= {name: make_engine(name, local) for name in ("resizer-vips", "sharp", "thumbor")}
         for engine in engines.values():
             engine.start()
         try:
@@ -103,16 +108,17 @@ def report(rows: dict[tuple[str, str, str], list[float]], formats: list[str], va
     mean = {key: statistics.fmean(values) for key, values in rows.items()}
     for fmt in formats:
         print(f"\n{fmt}: mean ms per output (first views)")
-        print(f"{'variant':8}" + "".join(f"{row:>14}" for row in (*MEASURED, *MODELLED)))
+        print(f"{'variant':8}" + "".join(f"{row:>16}" for row in (*MEASURED, *MODELLED)))
         for v in variants:
-            print(f"{v:8}" + "".join(f"{mean[row, fmt, v]:14.1f}" for row in (*MEASURED, *MODELLED)))
-        print(f"\n{fmt}: ratios ({'variant':8} shield gain = serve / serve+shield; vs peers = faster peer as "
-              "deployed / serve+shield; eager = faster peer / eager+shield)")
-        print(f"{'variant':8}{'shield gain':>14}{'vs peers':>14}{'eager':>14}   faster peer")
+            print(f"{v:8}" + "".join(f"{mean[row, fmt, v]:16.1f}" for row in (*MEASURED, *MODELLED)))
+        print(f"\n{fmt}: ratios (shield gain = serve / serve+shield; vs peers = faster peer as deployed / "
+              "serve+shield, and / resizer+shield like for like; eager = faster peer / eager+shield)")
+        print(f"{'variant':8}{'shield gain':>14}{'vs peers':>14}{'like for like':>14}{'eager':>14}   faster peer")
         for v in variants:
             peer = min(("thumbor-near", "sharp+shield"), key=lambda r: mean[r, fmt, v])
             print(f"{v:8}{mean['serve', fmt, v] / mean['serve+shield', fmt, v]:14.2f}"
                   f"{mean[peer, fmt, v] / mean['serve+shield', fmt, v]:14.2f}"
+                  f"{mean[peer, fmt, v] / mean['resizer+shield', fmt, v]:14.2f}"
                   f"{mean[peer, fmt, v] / mean['eager+shield', fmt, v]:14.2f}   {peer}")
     print(f"\nserve+shield outputs faster than one crossing allows: {floor_misses}")
 
