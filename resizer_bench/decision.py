@@ -44,6 +44,9 @@ def effective_settings(config_text: str) -> dict[str, object]:
     settings.update({f"limits.{k}": v for k, v in config.limits._asdict().items()})
     for name, variant in config.variants.items():
         settings[f"variants.{name}.size"] = variant.size
+        if variant.geometry is not None:  # width/height, fit, gravity, ...: the box as the config spells it
+            settings.update({f"variants.{name}.{k}": v for k, v in variant.geometry._asdict().items()})
+        settings[f"variants.{name}.eager"] = variant.eager
         settings[f"variants.{name}.formats"] = list(variant.formats)
         for fmt, encoder in variant.encoders.items():
             settings.update({f"variants.{name}.encoders.{fmt}.{k}": v for k, v in encoder._asdict().items()

@@ -76,8 +76,9 @@ class Explorer:
         return data, metrics.load_source(data)
 
     @functools.lru_cache(maxsize=32)  # noqa: B019
-    def _reference(self, file: str, width: int, height: int) -> np.ndarray:
-        return metrics.reference(self._source(file)[1], width, height)
+    def _reference(self, file: str, width: int, height: int,
+                   window: tuple[float, float, float, float] | None) -> np.ndarray:
+        return metrics.reference(self._source(file)[1], width, height, window)
 
     def settings_choices(self, variant: str, fmt: str, backend: str) -> list[str]:
         """The encoder sets the workbench sweeps for this format (the config's own first), as text."""
@@ -110,7 +111,7 @@ class Explorer:
             raise ValueError(f"{refused[0]}: {refused[1]}")
         data, _ = self._source(file)
         result = transform(data, v, fmt, backend=backend, limits=self.config.limits)
-        reference = self._reference(file, result.width, result.height)
+        reference = self._reference(file, result.width, result.height, result.window)
         output = metrics.decode_rgb(result.data)
         s2 = float(metrics.equivalent_score(*metrics.quality_score(reference, output)))
         ssim_map = metrics.ssim_map(reference, output)

@@ -230,9 +230,12 @@ def load_source(data: bytes) -> Image.Image:
         return Image.fromarray(to_srgb_rgb(ImageOps.exif_transpose(image)))
 
 
-def reference(source: Image.Image, width: int, height: int) -> np.ndarray:
+def reference(source: Image.Image, width: int, height: int,
+              window: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """The ideal output of `width` x `height`: one Lanczos resize from the full source (no reducing_gap
-    shortcut), shared by both backends so they are scored against the same target."""
-    if source.size == (width, height):
+    shortcut), shared by both backends so they are scored against the same target. `window`: the part of the
+    upright source the output shows (`pipeline.Result.window`: a `cover` crop), resampled from exactly there."""
+    box = None if window is None or window == (0, 0, *source.size) else window
+    if source.size == (width, height) and box is None:
         return np.asarray(source)
-    return np.asarray(source.resize((width, height), Image.Resampling.LANCZOS))
+    return np.asarray(source.resize((width, height), Image.Resampling.LANCZOS, box=box))

@@ -26,7 +26,7 @@ from resizer.image import quality_probe as qp
 from resizer.image.pipeline import render_variants
 
 from . import metrics
-from .sweep import settings_text, warm_up, with_quality
+from .sweep import resized_by, settings_text, warm_up, with_quality
 
 LADDER = tuple(range(20, 96, 3))  # 20, 23, ..., 95
 TARGET = 70.0
@@ -104,9 +104,10 @@ def ladder_image(task: LadderTask) -> list[str]:
             continue
         stats = qp.fast_stats("vips", pixels[variant.name], result.data) if task.fast_stats else {}
         if task.s2_reference:
-            if size not in scorers:
-                scorers[size] = metrics.Ssimulacra2(metrics.reference(source, *size), pad_scales=True)
-            scorer = scorers[size]
+            if (size, result.window) not in scorers:
+                scorers[size, result.window] = metrics.Ssimulacra2(
+                    metrics.reference(source, *size, window=result.window), pad_scales=True)
+            scorer = scorers[size, result.window]
             stats.update(s2=scorer(metrics.decode_rgb(result.data)), s2_scales=len(scorer.levels))
         rows.append(dict(file=task.file, variant=variant.name, box=variant.size, format=fmt, written=result.format,
                          quality=quality, width=result.width, height=result.height, bytes=len(result.data),
@@ -164,8 +165,8 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
     wanted, tasks = [], []
     for file in files:
         with Image.open(Path(root) / file) as im:
-            longest = max(im.size)
-        mine = [v for v in variants if config.variant(v).size < longest]
+            size = im.size
+        mine = [v for v in variants if resized_by(config.variant(v), *size)]
         path = functools.partial(_cached, cache_dir, file, formats, ladder, fast_stats, s2_reference, edge_score,
                                  config)
         todo = tuple(v for v in mine if not path(v).exists())

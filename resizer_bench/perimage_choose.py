@@ -367,6 +367,33 @@ def variant_bytes(quality: pd.DataFrame, choice, metric: str = "s2_equiv") -> pd
     return pd.DataFrame(rows)
 
 
+def even_byte_boxes(table: pd.DataFrame, step_px: int = 10) -> list[int]:
+    """Boxes from the smallest to the largest of `table` (variant_bytes: box, bytes_median, in box order) whose
+    median bytes rise by one even ratio: the bytes wanted are geometric between the two ends, and each box is read
+    off the measured curve (piecewise linear in log box against log bytes), rounded to `step_px`."""
+    boxes, sizes = np.log(table.box.to_numpy(float)), np.log(table.bytes_median.to_numpy(float))
+    if len(boxes) < 3 or not (np.diff(sizes) > 0).all():
+        return []  # two points have no step to even out; a curve that does not rise cannot be read back
+    wanted = np.linspace(sizes[0], sizes[-1], len(sizes))
+    return [int(step_px * round(math.exp(b) / step_px)) for b in np.interp(wanted, sizes, boxes)]
+
+
+def box_suggestion(table: pd.DataFrame, config) -> str:
+    """Comment lines for the tuned variants.toml: the byte steps between the config's `inside` variants (one
+    aspect: a box is their longer side) measured on these images, and the boxes that would even them."""
+    inside = table[[config.variant(v).shape().fit == "inside" for v in table.variant]].reset_index(drop=True)
+    boxes = even_byte_boxes(inside)
+    if not boxes:
+        return ""
+    medians = inside.bytes_median.to_numpy(float)
+    measured = ", ".join(f"{a}->{b} {y / x:.1f}x" for a, b, x, y in zip(inside.variant, inside.variant[1:], medians,
+                                                                          medians[1:], strict=False))
+    ratio = (medians[-1] / medians[0]) ** (1 / (len(medians) - 1))
+    return (f"Byte steps on these images (ratio of median bytes): {measured}.\n"
+            f"Suggestion, not applied: boxes {', '.join(map(str, boxes))} px for {', '.join(inside.variant)} would "
+            f"step by about {ratio:.1f}x each (the report's variant_bytes table).")
+
+
 def plot_variant_bytes(quality: pd.DataFrame, choice, table: pd.DataFrame):
     """KiB per image of each variant's shipped output against its box (log-log), one grey line per image and the
     median in black: even byte steps are even spacing here."""

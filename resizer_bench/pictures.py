@@ -146,7 +146,8 @@ def make_pictures(run: RunDir, root: str | Path, quality: pd.DataFrame, chosen_t
                 configs["input"] = (before, settings_text(input_enc), input_enc.quality)
             outputs = {k: render(data, file, c, pair.variant, pair.format) for k, (c, _, _) in configs.items()}
             shipped = outputs["shipped"]
-            reference = metrics.reference(metrics.load_source(data), shipped.width, shipped.height)
+            reference = metrics.reference(metrics.load_source(data), shipped.width, shipped.height,
+                                          window=shipped.window)
             decoded = {k: metrics.decode_rgb(r.data) for k, r in outputs.items()}
             error = 1 - metrics.ssim_map(reference, decoded["shipped"])
             size = min(CROP, shipped.width, shipped.height)

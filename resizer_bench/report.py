@@ -169,6 +169,7 @@ def write_comparison(run: RunDir, earlier: RunDir) -> Path:
 def write_index(run: RunDir, info: dict) -> Path:
     """index.html: what to ship first, then the comparison with an earlier run, the run's status and notebooks,
     the summary, the evidence behind the decision, every figure inline, data, config and environment."""
+    from .contact_sheet import contact_sheet_html
     from .decision import decision_html, evidence_html, figure_anchor
     from .pictures import pictures_html
 
@@ -180,6 +181,7 @@ def write_index(run: RunDir, info: dict) -> Path:
     status = _status_html(info)
     out.append(decision_html(run, status))
     out.append(pictures_html(run))
+    out.append(contact_sheet_html(run))
     if info.get("compared_with") and run.has_table(COMPARE_TABLE):
         out.append(_comparison_html(run, info["compared_with"]))
 

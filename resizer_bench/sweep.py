@@ -163,7 +163,7 @@ def sweep_image(task: SweepTask) -> list[dict]:
     results = render_variants(data, [(v, f) for v, f, _, _ in requests], backend=task.backend,
                               limits=config.limits)
     source = metrics.load_source(data)
-    scorers = {}  # (width, height) -> (reference, SSIMULACRA2 scorer of it)
+    scorers = {}  # ((width, height), window) -> (reference, SSIMULACRA2 scorer of it)
     version = backend_version(task.backend)
     rows = []
     current = {name: {f: settings_text(config.variant(name).encoder(f)) for f in OUTPUT_FORMATS}
@@ -171,10 +171,10 @@ def sweep_image(task: SweepTask) -> list[dict]:
     for (variant, fmt, quality, is_baseline), result in zip(requests, results, strict=True):
         size = (result.width, result.height)
         text = settings_text(variant.encoder(fmt))
-        if size not in scorers:
-            ref = metrics.reference(source, *size)
-            scorers[size] = (ref, metrics.Ssimulacra2(ref, pad_scales=True))
-        ref, scorer = scorers[size]
+        if (size, result.window) not in scorers:
+            ref = metrics.reference(source, *size, window=result.window)
+            scorers[size, result.window] = (ref, metrics.Ssimulacra2(ref, pad_scales=True))
+        ref, scorer = scorers[size, result.window]
         dist = metrics.decode_rgb(result.data)
         rows.append(dict(
             file=task.file, backend=task.backend, variant=variant.name, box=variant.size, format=fmt,
@@ -188,12 +188,19 @@ def sweep_image(task: SweepTask) -> list[dict]:
     return rows
 
 
+def resized_by(variant, width: int, height: int) -> bool:
+    """Whether `variant` resamples an original of this size (a `size = N` box: its longer side is over N; any
+    box: its plan changes the size), the only originals that say anything about the variant's settings."""
+    return variant.plan(width, height).resized != (width, height)
+
+
 def coverage(images: pd.DataFrame, config, variants, min_images: int) -> pd.DataFrame:
-    """Per variant: how many images are larger than its box (only those are resized, so only those say
-    anything about the variant's settings) and whether that is enough (`min_images`) to sweep it."""
-    longest = np.maximum(images.width, images.height)
+    """Per variant: how many images it resizes (`resized_by`; `box` is the longer side of its box, the output
+    size of a `cover` variant) and whether that is enough (`min_images`) to sweep it."""
     rows = [dict(variant=v, box=config.variant(v).size, images=len(images),
-                 larger=int((longest > config.variant(v).size).sum())) for v in variants]
+                 larger=sum(resized_by(config.variant(v), w, h) for w, h in zip(images.width, images.height,
+                                                                                 strict=True)))
+            for v in variants]
     table = pd.DataFrame(rows)
     table["swept"] = table.larger >= max(1, min_images)
     return table
@@ -214,12 +221,12 @@ def run_sweep(dataset: Dataset, *, config_text: str, variants, qualities: dict[s
     """
     config = parse_config(config_text)
     cover = coverage(dataset.images, config, variants, min_images)
-    swept = [(v, config.variant(v).size) for v in cover[cover.swept].variant]
+    swept = [config.variant(v) for v in cover[cover.swept].variant]
     qual = tuple((fmt, tuple(qs)) for fmt, qs in qualities.items())
     images = dataset.images.assign(pixels=dataset.images.width * dataset.images.height)
     tasks = []
     for image in images.sort_values("pixels", ascending=False).itertuples():  # biggest first: load balance
-        mine = tuple(v for v, box in swept if max(image.width, image.height) > box)
+        mine = tuple(v.name for v in swept if resized_by(v, image.width, image.height))
         tasks += [SweepTask(str(dataset.path(image.file)), image.file, b, config_text, mine, qual,
                             _task_sets(config, mine, qualities, b, sets))
                   for b in backends if mine]

@@ -218,3 +218,21 @@ def test_the_table_has_every_column_whether_or_not_it_cross_validated():
     frame = ladder(images=4)
     table = PC.study(frame, timing(frame, SLOW))[0]
     assert list(table.columns) == PC.COLUMNS and table.p10.isna().all() and table.saving.isna().all()
+
+
+def test_even_byte_boxes_reads_a_known_curve_back():
+    """bytes = box^2: even byte steps between 100 and 1200 px are a geometric ladder of boxes (ratio 12^(1/3))."""
+    from resizer.config import parse_config
+    from resizer_bench.perimage_choose import box_suggestion, even_byte_boxes
+
+    boxes = [100, 250, 700, 1200]
+    table = pd.DataFrame(dict(variant=["sm", "md", "lg", "xl"], box=boxes, bytes_median=[b**2 for b in boxes]))
+    expected = [10 * round(100 * 12 ** (i / 3) / 10) for i in range(4)]
+    assert even_byte_boxes(table) == expected == [100, 230, 520, 1200]
+    even = table.assign(box=expected, bytes_median=[b**2 for b in expected])
+    assert even_byte_boxes(even) == expected  # already even: nothing moves
+    assert even_byte_boxes(table.iloc[:2]) == []  # the control: two boxes have no step to even out
+    assert even_byte_boxes(table.assign(bytes_median=[4, 3, 2, 1])) == []  # falling bytes: no curve to read
+    config = parse_config("".join(f"[variants.{v}]\nsize = {b}\n" for v, b in zip(table.variant, boxes)))
+    text = box_suggestion(table, config)
+    assert "100, 230, 520, 1200 px" in text and "sm->md 6.2x" in text
