@@ -30,6 +30,10 @@ TINY_CONFIG = FAST_ENCODERS + """
 size = 32
 [variants.md]
 size = 64
+[variants.sq]
+width = 48
+height = 48
+fit = "cover"
 """
 
 
@@ -103,7 +107,7 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path, tiny_datase
 def tiny_params(tiny_config: Path, **extra) -> dict:
     """Parameters for a quick run of every present notebook on the tiny dataset (only the declared ones)."""
     params = {"config": str(tiny_config), "formats": ["jpeg", "webp"], "n": 2, "unzip_runs": 1,
-              "request_variant": "md", **extra}
+              "request_variant": "md", "variants": ["sm", "md", "sq"], **extra}  # sq: a cover crop
     declared = {p for n in PRESENT for p in papermill.inspect_notebook(str(ROOT / "notebooks" / f"{n}.ipynb"))}
     return {k: v for k, v in params.items() if k in declared}
 
@@ -144,7 +148,7 @@ def test_quick_bench_writes_the_whole_report(tiny_run, tiny_dataset, tiny_config
         speed = pd.read_parquet(folder / "data" / "speed.parquet")
         assert {"backend", "format", "variant", "threads", "n", "latency_ms_median", "latency_ms_p90"} <= set(speed)
         assert set(speed["backend"]) == set(BACKENDS) and set(speed["format"]) == {"jpeg", "webp"}
-        assert set(speed["variant"]) == {"sm", "md"} and 1 in set(speed["threads"])
+        assert set(speed["variant"]) == {"sm", "md", "sq"} and 1 in set(speed["threads"])
         assert (speed["n"] >= 1).all() and (speed["latency_ms_median"] <= speed["latency_ms_p90"]).all()
         throughput = pd.read_parquet(folder / "data" / "throughput.parquet")
         assert (throughput["images_per_s"] > 0).all() and set(throughput["backend"]) == set(BACKENDS)
@@ -212,6 +216,11 @@ def test_the_report_opens_with_the_decision_and_its_links_reach_the_page(tiny_ru
     assert {"config", "table-savings", "table-choose", "table-encoder_choice", "table-backend",
             "table-cold_start"} <= anchors
     assert "<table id='encoders'>" in decision.group(1)
+    assert "<table id='delivery'>" in decision.group(1) and "Origin Shield" in decision.group(1)
+    sheet = pd.read_parquet(tiny_run / "data" / "contact_sheet.parquet")  # the cover variant's crops, each gravity
+    assert set(sheet.variant) == {"sq"} and set(sheet.gravity) == {"centre", "attention", "entropy"}
+    assert "id='contact-sheet'" in index and all(path in index for path in sheet.path)
+    assert all((tiny_run / path).is_file() for path in sheet.path)
     ids = set(re.findall(r"\bid='([^']+)'", index))
     assert anchors <= ids, anchors - ids
     savings = pd.read_parquet(tiny_run / "data" / "savings.parquet")
@@ -241,7 +250,7 @@ def test_compare_sets_a_second_run_beside_the_first(tiny_run, tiny_dataset, tiny
 
     earlier_savings = table(tiny_run, "savings").set_index("variant")
     this_savings = table(folder, "savings").set_index("variant")
-    assert set(this_savings.index) == set(earlier_savings.index) == {"sm", "md"}
+    assert set(this_savings.index) == set(earlier_savings.index) == {"sm", "md", "sq"}
     for variant in this_savings.index:
         side_by_side("saving per image, median", variant, earlier_savings.saving_median[variant],
                      this_savings.saving_median[variant])
@@ -322,7 +331,7 @@ def test_the_pictures_are_cut_from_what_resizer_variants_writes(tiny_run, tmp_pa
     tiles = pd.read_parquet(tiny_run / "data" / "pictures.parquet")
     quality = pd.read_parquet(tiny_run / "data" / "quality.parquet")
     chosen = load_config(tiny_run / "variants.toml")
-    assert set(tiles.tile) >= {"reference", "shipped", "error"} and set(tiles.variant) == {"sm", "md"}
+    assert set(tiles.tile) >= {"reference", "shipped", "error"} and set(tiles.variant) == {"sm", "md", "sq"}
     for (variant, fmt), pair in tiles.groupby(["variant", "format"]):
         enc = chosen.variant(variant).encoder(fmt)
         shipped = quality[(quality.variant == variant) & (quality.format == fmt) & (quality.backend == chosen.backend)
