@@ -228,6 +228,20 @@ def save(image: Image.Image, fmt: str, **params) -> bytes:
     return out.getvalue()
 
 
+def marked(width: int, height: int, at: tuple[float, float]) -> Image.Image:
+    """Grey noise with a pure red 40 px square centred at `at` (fractions of the image): where a crop went."""
+    pixels = np.random.default_rng(1).integers(90, 160, (height, width, 3), dtype=np.uint8)
+    x, y = round(at[0] * width), round(at[1] * height)
+    pixels[y - 20:y + 20, x - 20:x + 20] = (255, 0, 0)
+    return Image.fromarray(pixels)
+
+
+def red_pixels(data: bytes) -> int:
+    """How many pixels of an encoded image are the mark's red (a lossy encode keeps it clearly red)."""
+    rgb = np.asarray(decode(data).convert("RGB")).astype(int)
+    return int(((rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)).sum())
+
+
 def decode(data: bytes) -> Image.Image:
     """Decode bytes fully with Pillow (an independent check on what the backends wrote)."""
     image = Image.open(io.BytesIO(data))

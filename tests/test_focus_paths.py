@@ -9,11 +9,9 @@ import subprocess
 import sys
 
 import cf_events
-import numpy as np
 import pytest
 from cf_events import log_lines
-from conftest import decode, save
-from PIL import Image
+from conftest import marked, red_pixels, save
 
 from resizer.config import parse_config
 from resizer.keys import derived_key
@@ -36,17 +34,9 @@ formats = ["webp"]
 """
 
 
-def marked(at: tuple[float, float]) -> bytes:
-    """A 1600x800 PNG: grey noise with a red 40 px square centred at `at`."""
-    pixels = np.random.default_rng(3).integers(90, 160, (800, 1600, 3), dtype=np.uint8)
-    x, y = round(at[0] * 1600), round(at[1] * 800)
-    pixels[y - 20:y + 20, x - 20:x + 20] = (255, 0, 0)
-    return save(Image.fromarray(pixels), "PNG")
-
-
-def red_pixels(data: bytes) -> int:
-    rgb = np.asarray(decode(data).convert("RGB")).astype(int)
-    return int(((rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)).sum())
+def marked_png(at: tuple[float, float]) -> bytes:
+    """A 1600x800 PNG with the red mark centred at `at`."""
+    return save(marked(1600, 800, at), "PNG")
 
 
 @pytest.fixture
@@ -58,7 +48,7 @@ def crop_config():
 def folder(tmp_path):
     originals = tmp_path / "originals"
     (originals / "images").mkdir(parents=True)
-    (originals / "images" / "m.png").write_bytes(marked((0.9, 0.1)))
+    (originals / "images" / "m.png").write_bytes(marked_png((0.9, 0.1)))
     return originals
 
 
@@ -98,7 +88,7 @@ def test_serve_on_a_folder_reads_the_sidecar_and_purge_brings_a_new_focal_point(
 
 def test_serve_on_s3_reads_the_objects_user_metadata_and_purge_brings_a_new_one(
         serve, crop_config, s3_client, bucket, moto_endpoint, tmp_path, capsys):
-    s3_client.put_object(Bucket=bucket, Key="images/m.png", Body=marked((0.9, 0.1)), ContentType="image/png",
+    s3_client.put_object(Bucket=bucket, Key="images/m.png", Body=marked_png((0.9, 0.1)), ContentType="image/png",
                          Metadata={"focus": "0.9,0.1"})
     origin = S3Origin(bucket, crop_config.region, endpoint_url=moto_endpoint)
     get = serve(origin, crop_config)
@@ -120,7 +110,7 @@ def test_serve_on_s3_reads_the_objects_user_metadata_and_purge_brings_a_new_one(
 def test_bad_metadata_at_the_edge_is_logged_and_ignored(value, crop_config, bucket, s3_client, edge_handlers,
                                                         capsys):
     config = crop_config.with_bucket(bucket)
-    s3_client.put_object(Bucket=bucket, Key="images/m.png", Body=marked((0.9, 0.1)), Metadata={"focus": value})
+    s3_client.put_object(Bucket=bucket, Key="images/m.png", Body=marked_png((0.9, 0.1)), Metadata={"focus": value})
     _, origin_response = edge_handlers(config)
     key = derived_key(config, "card", "webp", "images/m.png")
     result = origin_response(cf_events.origin_response("/" + key, 404, bucket), None)
@@ -133,7 +123,7 @@ def test_bad_metadata_at_the_edge_is_logged_and_ignored(value, crop_config, buck
 
 def test_the_edge_reads_a_good_focal_point_with_the_get(crop_config, bucket, s3_client, edge_handlers, capsys):
     config = crop_config.with_bucket(bucket)
-    s3_client.put_object(Bucket=bucket, Key="images/m.png", Body=marked((0.9, 0.1)), Metadata={"focus": "0.9,0.1"})
+    s3_client.put_object(Bucket=bucket, Key="images/m.png", Body=marked_png((0.9, 0.1)), Metadata={"focus": "0.9,0.1"})
     _, origin_response = edge_handlers(config)
     result = origin_response(cf_events.origin_response("/" + derived_key(config, "card", "webp", "images/m.png"),
                                                        404, bucket), None)

@@ -4,9 +4,8 @@ libvips' smart crops), on both backends, with EXIF orientation applied first; an
 import hashlib
 import io
 
-import numpy as np
 import pytest
-from conftest import decode, save
+from conftest import decode, marked, red_pixels, save
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -155,20 +154,6 @@ def test_pillow_refuses_smart_crops_by_name(spec):
 @pytest.fixture(scope="module")
 def crops():
     return parse_config(CROPS)
-
-
-def marked(width: int, height: int, at: tuple[float, float]) -> Image.Image:
-    """Grey noise with a pure red 40 px square centred at `at` (fractions of the image)."""
-    rng = np.random.default_rng(1)
-    pixels = rng.integers(90, 160, (height, width, 3), dtype=np.uint8)
-    x, y = round(at[0] * width), round(at[1] * height)
-    pixels[y - 20:y + 20, x - 20:x + 20] = (255, 0, 0)
-    return Image.fromarray(pixels)
-
-
-def red_pixels(data: bytes) -> int:
-    rgb = np.asarray(decode(data).convert("RGB")).astype(int)
-    return int(((rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)).sum())
 
 
 @BACKEND_NAMES

@@ -233,6 +233,6 @@ def test_even_byte_boxes_reads_a_known_curve_back():
     assert even_byte_boxes(even) == expected  # already even: nothing moves
     assert even_byte_boxes(table.iloc[:2]) == []  # the control: two boxes have no step to even out
     assert even_byte_boxes(table.assign(bytes_median=[4, 3, 2, 1])) == []  # falling bytes: no curve to read
-    config = parse_config("".join(f"[variants.{v}]\nsize = {b}\n" for v, b in zip(table.variant, boxes)))
+    config = parse_config("".join(f"[variants.{v}]\nsize = {b}\n" for v, b in zip(table.variant, boxes, strict=True)))
     text = box_suggestion(table, config)
     assert "100, 230, 520, 1200 px" in text and "sm->md 6.2x" in text
