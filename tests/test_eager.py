@@ -195,3 +195,15 @@ def test_upload_of_a_corrupt_file_stores_no_variant(tmp_path, capsys):
     [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert line["outcome"] == "error" and line["status"] in (415, 422)
     assert not [p for p in (tmp_path / "d").rglob("*") if p.is_file()]
+
+
+def test_upload_refuses_a_bad_focal_point_and_a_derived_key(tmp_path, capsys):
+    from resizer.cli import main
+
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(skdata.chelsea()).save(photo, "JPEG", quality=90)
+    folders = ["--origin", str(tmp_path / "o"), "--derived", str(tmp_path / "d")]
+    assert main(["upload", str(photo), "up/cat.jpg", *folders, "--focus", "2,2"]) == 2
+    assert "focus ignored: not fractions" in capsys.readouterr().err
+    assert main(["upload", str(photo), "_variants/sm/webp/x/up/cat.jpg", *folders]) == 2
+    assert not (tmp_path / "o").exists()  # nothing stored

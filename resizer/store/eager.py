@@ -133,8 +133,9 @@ def run_upload(args: "argparse.Namespace") -> int:
         check_plain_key(args.key)
         if args.key.startswith(config.derived_prefix + "/") or args.key.endswith(ORIGINAL_METADATA_SUFFIX):
             raise ValueError(f"{args.key!r} is not an original's key")
-        if args.focus is not None and focal_point({"focus": args.focus})[1]:
-            raise ValueError(focal_point({"focus": args.focus})[1])
+        problem = None if args.focus is None else focal_point({"focus": args.focus})[1]
+        if problem:
+            raise ValueError(problem)
         data = args.file.read_bytes()
     except (ValueError, ResizerError, OSError) as exc:
         print(f"resizer upload: {exc}", file=sys.stderr)
