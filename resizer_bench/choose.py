@@ -22,7 +22,7 @@ from resizer.config import BACKENDS, parse_config
 
 from . import cost
 from .encoder_choice import EncoderTarget, choose_encoder, settings_changes, with_miss
-from .sweep import LOSSY, TUNED
+from .sweep import LOSSY, TUNED, box_label
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
             n = int(counts.get(name, 0))
             if n < target.min_images:
                 if name in larger or n:
-                    why = (f"{larger.get(name, n)} image(s) larger than {variant.size} px "
+                    why = (f"{larger.get(name, n)} image(s) larger than {box_label(variant)} "
                            f"(fewer than min_images={target.min_images})")
                 else:
                     why = "not in the quality sweep"

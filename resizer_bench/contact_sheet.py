@@ -83,6 +83,14 @@ def outlined(data: bytes, windows: dict[str, tuple[float, float, float, float]])
     return thumb
 
 
+def contact_sheet_links(run: RunDir) -> str:
+    """One line for the decision, as for the pictures: where to see what each cover variant's gravity crops."""
+    if not run.has_table(TABLE):
+        return ""
+    names = ", ".join(html.escape(v) for v in run.read_table(TABLE).variant.unique())
+    return f"<p>See what each gravity crops from your photos ({names}): <a href='#contact-sheet'>crops</a>.</p>"
+
+
 def contact_sheet_html(run: RunDir) -> str:
     """The report's section: per cover variant and image, the outlined original and one crop per gravity, then
     the median miss ms of each gravity; "" without a cover variant."""

@@ -11,6 +11,7 @@ import pandas as pd
 
 from resizer.config import SWEEPABLE, parse_config
 
+from .contact_sheet import contact_sheet_links
 from .encoder_choice import quality_text
 from .headline import COLD_START_PICKS, format_value
 from .paths import RunDir
@@ -124,6 +125,7 @@ def decision_html(run: RunDir, status_html: str) -> str:
 
     out.append(_variants_html(run, chosen, link))
     out.append(pictures_links(run))
+    out.append(contact_sheet_links(run))
     out.append(_encoders_html(run, link))
     out.append(_per_image_html(run, link))
 

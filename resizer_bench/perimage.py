@@ -154,7 +154,7 @@ def ladder_sweep(root, files, *, config_text: str, variants, formats, ladder=LAD
                  scheduler: str = "") -> pd.DataFrame:
     """The ladder sweep of `files` (under `root`), reading and writing the per-(image, variant) parquet cache;
     the uncached images are swept one task per image (`executor.run_tasks`: `workers` local processes, 1 = in
-    this process, or a Dask `scheduler`). Only variants smaller than the image's longest side are encoded.
+    this process, or a Dask `scheduler`). Only variants that resize the image (`resized_by`) are encoded.
     `cached_only`: images not (fully) in the cache are left out rather than swept."""
     from PIL import Image
 

@@ -57,7 +57,7 @@ class SweepTask:
     file: str
     backend: str
     config_text: str
-    variants: tuple[str, ...]  # only variants whose box this image is larger than
+    variants: tuple[str, ...]  # only variants that resize this image (`resized_by`)
     qualities: tuple[tuple[str, tuple[int, ...]], ...]  # format -> qualities, in order
     sets: tuple[tuple[str, str, tuple[tuple[str, object], ...]], ...] = ()  # (variant, format, one set's changes)
 
@@ -194,6 +194,12 @@ def resized_by(variant, width: int, height: int) -> bool:
     return variant.plan(width, height).resized != (width, height)
 
 
+def box_label(variant) -> str:
+    """The box as a note names it: `700 px` for a `size = N` square, else its sides and fit (`300x200 px cover`)."""
+    g = variant.geometry
+    return f"{variant.size} px" if g is None else f"{g.width or 'any'}x{g.height or 'any'} px {g.fit}"
+
+
 def coverage(images: pd.DataFrame, config, variants, min_images: int) -> pd.DataFrame:
     """Per variant: how many images it resizes (`resized_by`; `box` is the longer side of its box, the output
     size of a `cover` variant) and whether that is enough (`min_images`) to sweep it."""
@@ -211,7 +217,7 @@ def run_sweep(dataset: Dataset, *, config_text: str, variants, qualities: dict[s
               scheduler: str = "", sets: dict[str, list[dict]] | None = None) -> pd.DataFrame:
     """The sweep over image x backend of `dataset`, in parallel; one row per encoded output.
 
-    Only (image, variant) pairs where the image is larger than the box are encoded: a smaller original comes
+    Only (image, variant) pairs the variant resizes (`resized_by`) are encoded: a smaller original comes
     out at its own size, so it measures re-encoding, not the variant, and costs full-size AVIF encodes.
     Variants with fewer than `min_images` such images are left out (see `coverage`). `s2` is
     `metrics.quality_score`; `s2_equiv` restates it on the 6-scale scale with `calibration` (scale count ->

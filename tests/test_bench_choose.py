@@ -165,3 +165,17 @@ def test_the_input_quality_stays_unless_a_new_one_saves_a_clear_margin():
     assert "input quality kept for avif, webp" in kept.note
     moved = choose.choose(frame, CONFIG, target=Target(min_images=5, margin=0.05)).variants["md"]
     assert moved.qualities == {"avif": 55, "webp": 75, "jpeg": 85} and not moved.table.kept_current.any()
+
+
+def test_a_cover_variant_keeps_its_geometry_in_the_written_config_and_the_decision():
+    from resizer_bench.decision import effective_settings
+
+    text = CONFIG + '\n[variants.card]\nwidth = 320\nheight = 180\nfit = "cover"\ngravity = "attention"\n'
+    choice = choose.choose(pd.concat([sweep("md"), sweep("card", images=2)]), text, target=Target(min_images=5))
+    assert "2 image(s) larger than 320x180 px cover" in choice.variants["card"].note
+    written = parse_config(choose.config_toml(text, choice))
+    assert written.variant("card").shape() == parse_config(text).variant("card").shape()
+    settings = effective_settings(choose.config_toml(text, choice))
+    assert (settings["variants.card.width"], settings["variants.card.height"], settings["variants.card.fit"],
+            settings["variants.card.gravity"]) == (320, 180, "cover", "attention")
+    assert "variants.md.fit" not in settings  # a `size = N` variant is listed as before

@@ -220,6 +220,7 @@ def test_the_report_opens_with_the_decision_and_its_links_reach_the_page(tiny_ru
     sheet = pd.read_parquet(tiny_run / "data" / "contact_sheet.parquet")  # the cover variant's crops, each gravity
     assert set(sheet.variant) == {"sq"} and set(sheet.gravity) == {"centre", "attention", "entropy"}
     assert "id='contact-sheet'" in index and all(path in index for path in sheet.path)
+    assert "href='#contact-sheet'" in decision.group(1)  # linked from the decision, as the pictures are
     assert all((tiny_run / path).is_file() for path in sheet.path)
     ids = set(re.findall(r"\bid='([^']+)'", index))
     assert anchors <= ids, anchors - ids

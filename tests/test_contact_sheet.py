@@ -8,9 +8,9 @@ from PIL import Image
 from resizer.config import parse_config
 from resizer.image.pipeline import transform
 from resizer_bench import metrics
-from resizer_bench.contact_sheet import GRAVITIES, contact_sheet_html, make_contact_sheet
+from resizer_bench.contact_sheet import GRAVITIES, contact_sheet_html, contact_sheet_links, make_contact_sheet
 from resizer_bench.paths import RunDir
-from resizer_bench.sweep import resized_by
+from resizer_bench.sweep import box_label, resized_by
 
 COVER = """
 [variants.card]
@@ -44,13 +44,14 @@ def test_the_contact_sheet_shows_every_gravity_of_every_cover_variant(tmp_path, 
     for r in table.itertuples():
         assert r.path in page and f"gravity {r.gravity}" in page
     assert "Median miss ms per gravity" in page
+    assert "href='#contact-sheet'" in contact_sheet_links(run) and "id='contact-sheet'" in page
 
 
 def test_no_cover_variant_no_section(tmp_path, sample_photos):
     run = RunDir(tmp_path / "run")
     assert make_contact_sheet(run, sample_photos[0].parent, "[variants.md]\nsize = 250\n",
                               [sample_photos[0].name]).empty
-    assert contact_sheet_html(run) == ""
+    assert contact_sheet_html(run) == "" == contact_sheet_links(run)
 
 
 def test_a_crops_reference_is_cut_from_its_window(sample_photos):
@@ -73,3 +74,4 @@ def test_sweeps_count_an_original_for_a_variant_when_it_resizes_it():
     assert resized_by(config.variant("md"), 300, 200) and not resized_by(config.variant("md"), 250, 100)
     assert resized_by(config.variant("card"), 200, 200)  # a square cut to 16:9 and resized
     assert not resized_by(config.variant("card"), 120, 80)  # smaller than the box: cut, not resized
+    assert box_label(config.variant("md")) == "250 px" and box_label(config.variant("card")) == "160x90 px cover"
