@@ -83,8 +83,9 @@ def plan(width: int, height: int, geometry: Geometry) -> Plan:
 def crop_origin(resized: tuple[int, int], size: tuple[int, int], centre: tuple[float, float]) -> tuple[int, int]:
     """Left and top of a `size` window in a `resized` image, centred as near `centre` (fractions of the image:
     (0.5, 0.5) is centre gravity, a focal point otherwise) as the edges allow."""
-    return tuple(  # type: ignore[return-value]
-        min(max(0, round(c * full - cut / 2)), full - cut) for c, full, cut in zip(centre, resized, size, strict=True))
+    left, top = (min(max(0, round(c * full - cut / 2)), full - cut)
+                 for c, full, cut in zip(centre, resized, size, strict=True))
+    return left, top
 
 
 def source_window(p: Plan, left: int, top: int) -> tuple[float, float, float, float]:
