@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from .errors import ConfigError
 from .image.formats import OUTPUT_FORMATS, formats_written_for
-from .image.sizing import FITS, GRAVITIES, SMART_GRAVITIES, Geometry, Plan, plan
+from .image.sizing import FALLBACKS, FITS, GRAVITIES, SMART_GRAVITIES, Geometry, Plan, plan
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("variants.toml")
 BACKENDS = ("vips", "pillow")  # the one list of image backends (resizer/image/backends/<name>.py)
@@ -544,8 +544,8 @@ class _Parser:
         if "gravity" in spec and fit != "cover":
             self.fail(where + "gravity", "places a crop: it applies to fit = \"cover\" only")
         fallback = self.typed(spec.get("fallback", "centre"), str, where + "fallback")
-        if fallback not in GRAVITIES[:-1]:
-            self.fail(where + "fallback", f"must be one of {', '.join(GRAVITIES[:-1])}, got {fallback!r}")
+        if fallback not in FALLBACKS:
+            self.fail(where + "fallback", f"must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
         if "fallback" in spec and gravity != "focus":
             self.fail(where + "fallback", "is the gravity without a focal point: it applies to gravity = \"focus\"")
         enlarge = self.typed(spec.get("enlarge", False), bool, where + "enlarge")

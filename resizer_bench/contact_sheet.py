@@ -16,13 +16,13 @@ from PIL import Image, ImageDraw, ImageOps
 
 from resizer.config import Config, parse_config
 from resizer.image.pipeline import transform
-from resizer.image.sizing import SMART_GRAVITIES
+from resizer.image.sizing import FALLBACKS
 
 from .paths import RunDir
 
 TABLE = "contact_sheet"
 FOLDER = "contact_sheet"
-GRAVITIES = ("centre", *SMART_GRAVITIES)  # the workbench has no focal points: `focus` falls back to one of these
+GRAVITIES = FALLBACKS  # the workbench has no focal points: `focus` falls back to one of these
 COLOURS = {"centre": (255, 255, 255), "attention": (255, 64, 64), "entropy": (64, 160, 255)}
 THUMB = 360  # px: the longer side of the outlined original
 COLUMNS = ["variant", "image", "gravity", "path", "width", "height", "left", "top", "right", "bottom", "ms",

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 FITS = ("inside", "cover")
-GRAVITIES = ("centre", "attention", "entropy", "focus")
 SMART_GRAVITIES = ("attention", "entropy")  # found by the image library (libvips' smartcrop)
+FALLBACKS = ("centre", *SMART_GRAVITIES)  # the gravities placed without a focal point
+GRAVITIES = (*FALLBACKS, "focus")
 FOCUS_METADATA = "focus"  # the user metadata name of an original's focal point
 
 
