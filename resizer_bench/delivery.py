@@ -18,14 +18,11 @@ Monthly costs (Prices; cost.Traffic for the request volume):
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .choose import Choice, chosen_rows, latency_ms
 from .cost import GIB, Prices, Traffic, gb_seconds
-
-if TYPE_CHECKING:
-    from .choose import Choice
 
 FIRST_VIEWS = ("lazy_ms", "shield_ms", "eager_ms")
 
@@ -111,14 +108,12 @@ def delivery_table(profile: pd.DataFrame, traffic: Traffic, uploads: Uploads, di
     return table
 
 
-def run_profile(quality: pd.DataFrame, speed: pd.DataFrame | None, choice: "Choice", original_bytes: float,
+def run_profile(quality: pd.DataFrame, speed: pd.DataFrame | None, choice: Choice, original_bytes: float,
                 threads: int = 1) -> pd.DataFrame:
     """The delivery profile of the chosen config from the run's tables: per variant, its first ladder format's
     median transform ms (speed table) and mean bytes as shipped (quality table), the outputs an upload makes
     eagerly (its ladder plus the original's family), and the dataset's mean original bytes. Variants the run
     lacks a measurement for are left out."""
-    from .choose import chosen_rows, latency_ms
-
     latency = latency_ms(speed, threads)
     rows = []
     for name, vc in choice.variants.items():
