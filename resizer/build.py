@@ -128,8 +128,9 @@ def build(config_path: str | Path | None, bucket: str | None, python_version: st
         folders = {"viewer-request": viewer_dir, "origin-response": origin_dir}
         if any(v.eager for v in config.variants.values()):
             folders["eager"] = eager_dir = Path(tmp, "eager")
+            shutil.copytree(origin_dir, eager_dir)  # the origin zip's modules and wheels: pip installs them once
+            (eager_dir / f"{FUNCTIONS['origin-response'][0]}.py").unlink()  # its entry module is not this one's
             stage(eager_dir, (*EAGER_MODULES, f"image/backends/{config.backend}.py"), config, "eager")
-            install_wheels(requirements, set(lock.get("sdist_only", [])), eager_dir, python_version, cache_dir())
         artifacts = {}
         for name, folder in folders.items():
             if interpreter:
