@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from resizer.config import BACKENDS, parse_config
+from resizer.config import BACKENDS, backend_refusal, parse_config
 
 from . import cost
 from .encoder_choice import EncoderTarget, choose_encoder, settings_changes, with_miss
@@ -156,9 +156,12 @@ def latency_ms(speed: pd.DataFrame | None, threads: int = 1) -> dict[tuple[str, 
 
 
 def choose_backend(ladders: dict[str, tuple[str, ...]], mix: dict[str, float], speed, cold_start, *,
-                   default: str, cold_start_share: float = 0.02, threads: int = 1):
-    """(backend, note, table): the backend with the lower expected miss ms (module docstring)."""
+                   default: str, cold_start_share: float = 0.02, threads: int = 1,
+                   refused: dict[str, str] | None = None):
+    """(backend, note, table): the backend with the lower expected miss ms (module docstring) among those the
+    config does not refuse (`refused`: backend -> why it cannot make the config, `config.backend_refusal`)."""
     latency, imports = latency_ms(speed, threads), import_ms(cold_start)
+    refused = refused or {}
     rows = []
     for backend in BACKENDS:
         parts = [(mix.get(v, 0), latency.get((backend, v, ladder[0]))) for v, ladder in ladders.items() if ladder]
@@ -166,12 +169,16 @@ def choose_backend(ladders: dict[str, tuple[str, ...]], mix: dict[str, float], s
         transform = sum(w * ms for w, ms in parts if ms is not None) / weight if weight else np.nan
         cold = imports.get(backend, np.nan)
         rows.append(dict(backend=backend, transform_ms=transform, import_ms=cold,
-                         expected_miss_ms=transform + cold_start_share * cold))
+                         expected_miss_ms=transform + cold_start_share * cold, refused=refused.get(backend, "")))
     table = pd.DataFrame(rows)
-    if table.expected_miss_ms.isna().any():
+    able = table[table.refused == ""]
+    if len(able) == 1:
+        only = str(able.backend.iloc[0])
+        return only, f"{only}: the only backend that makes this config ({'; '.join(refused.values())})", table
+    if able.expected_miss_ms.isna().any():
         return default, f"kept {default}: speed or cold-start measurements missing for a backend", table
-    best = table.loc[table.expected_miss_ms.idxmin()]
-    other = table.loc[table.expected_miss_ms.idxmax()]
+    best = able.loc[able.expected_miss_ms.idxmin()]
+    other = able.loc[able.expected_miss_ms.idxmax()]
     note = (f"{best.backend}: expected miss {best.expected_miss_ms:.0f} ms vs {other.expected_miss_ms:.0f} ms "
             f"({other.backend}); transform {best.transform_ms:.0f} vs {other.transform_ms:.0f} ms, import "
             f"{best.import_ms:.0f} vs {other.import_ms:.0f} ms x cold-start share {cold_start_share:g}")
@@ -264,8 +271,9 @@ def choose(quality: pd.DataFrame, config_text: str, *, speed: pd.DataFrame | Non
 
     first = per_variant(config.backend)
     ladders = {name: vc.formats for name, vc in first.items()}
+    refused = {b: ": ".join(r) for b in BACKENDS if (r := backend_refusal(b, config.variants))}
     backend, note, table = choose_backend(ladders, mix, speed, cold_start, default=config.backend,
-                                          cold_start_share=cold_start_share, threads=threads)
+                                          cold_start_share=cold_start_share, threads=threads, refused=refused)
     return Choice(backend, note, first if backend == config.backend else per_variant(backend), table)
 
 

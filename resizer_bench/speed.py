@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from resizer.config import BACKENDS
+from resizer.config import BACKENDS, backend_refusal
 
 from .executor import cpu_count, run_tasks
 
@@ -106,6 +106,12 @@ def in_fresh_process(fn, arg, *, threads: int = 0):
         return pickle.load(result)
 
 
+def made_by(cfg, backend: str, names) -> list[str]:
+    """The variants of `names` that `backend` can make: the config's own refusal (`config.backend_refusal`: no
+    smart crops on Pillow) leaves the others out of that backend's measurements."""
+    return [name for name in names if backend_refusal(backend, {name: cfg.variant(name)}) is None]
+
+
 def _prepare(backend: str, config: str | None, threads: int = 0):
     """Import the pipeline and the backend (outside any timing); libvips: no operation cache."""
     from resizer.config import load_config
@@ -142,7 +148,10 @@ def latency_worker(job: tuple[Plan, str, int]) -> list[dict]:
 
     plan, backend, threads = job
     cfg = _prepare(backend, plan.config, threads)
-    smallest = min(cfg.variants.values(), key=lambda v: v.size)
+    names = made_by(cfg, backend, plan.variants)
+    if not names:
+        return []
+    smallest = min((cfg.variant(name) for name in names), key=lambda v: v.size)
     first = Path(plan.images[0]).read_bytes()
     for fmt in plan.formats:  # warm-up, discarded: codec libraries initialise on first use
         try:
@@ -153,7 +162,7 @@ def latency_worker(job: tuple[Plan, str, int]) -> list[dict]:
     for path, name in zip(plan.images, plan.names, strict=True):
         data = Path(path).read_bytes()
         for fmt in plan.formats:
-            for vname in plan.variants:
+            for vname in names:
                 spent = 0.0
                 for run in range(plan.repeats):
                     if run and spent >= plan.case_budget_s:
@@ -217,7 +226,7 @@ def throughput_task(task: tuple[str, str | None, str, str, str]) -> dict:
     cfg = _prepare(backend, config, threads=1)
     data = Path(path).read_bytes()
     if (backend, fmt) not in _WARM:
-        transform(data, min(cfg.variants.values(), key=lambda v: v.size), fmt, backend=backend, limits=cfg.limits)
+        transform(data, cfg.variant(vname), fmt, backend=backend, limits=cfg.limits)
         _WARM.add((backend, fmt))
     start = time.time()
     transform(data, cfg.variant(vname), fmt, backend=backend, limits=cfg.limits)
@@ -232,10 +241,15 @@ def measure_throughput(plan: Plan, *, workers: int = 0, scheduler: str = "", pro
     Per-format rows: tasks x workers / summed task time, i.e. the steady-state rate with every worker busy."""
     import pandas as pd
 
+    from resizer.config import load_config
+
+    cfg = load_config(plan.config)
     rows = []
     for backend in plan.backends:
         tasks = [(backend, plan.config, path, fmt, v) for fmt in plan.formats for path in plan.images
-                 for v in plan.variants]
+                 for v in made_by(cfg, backend, plan.variants)]
+        if not tasks:
+            continue
         done = pd.DataFrame(run_tasks(throughput_task, tasks, workers=workers, scheduler=scheduler,
                                       desc=f"throughput {backend}", progress=progress))
         used = done["worker"].nunique()
@@ -295,11 +309,12 @@ def measure_rss(plan: Plan, *, progress: bool = True):
 
     largest = max(plan.images, key=pixels)
     cfg = load_config(plan.config)
-    variant = max(plan.variants, key=lambda v: cfg.variant(v).size)
-    jobs = [(b, plan.config, largest, fmt, variant) for b in plan.backends for fmt in plan.formats]
+    largest_made = {b: max(made, key=lambda v: cfg.variant(v).size) for b in plan.backends
+                    if (made := made_by(cfg, b, plan.variants))}
+    jobs = [(b, plan.config, largest, fmt, variant) for b, variant in largest_made.items() for fmt in plan.formats]
     rows = []
     for job in tqdm(jobs, desc="peak RSS", unit="process", disable=not progress):
-        rows.append({"backend": job[0], "format": job[3], "variant": variant, "image": Path(largest).name,
+        rows.append({"backend": job[0], "format": job[3], "variant": job[4], "image": Path(largest).name,
                      **in_fresh_process(rss_worker, job)})
     return pd.DataFrame(rows)
 

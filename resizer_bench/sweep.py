@@ -26,6 +26,7 @@ from resizer.image.pipeline import render_variants
 from . import metrics
 from .datasets import Dataset
 from .executor import run_tasks
+from .speed import made_by
 
 LOSSY = LOSSY_FORMATS
 # The formats the chooser tunes: the lossy ones, and PNG for PNG originals (lossless, or a palette at a quality).
@@ -232,10 +233,12 @@ def run_sweep(dataset: Dataset, *, config_text: str, variants, qualities: dict[s
     images = dataset.images.assign(pixels=dataset.images.width * dataset.images.height)
     tasks = []
     for image in images.sort_values("pixels", ascending=False).itertuples():  # biggest first: load balance
-        mine = tuple(v.name for v in swept if resized_by(v, image.width, image.height))
-        tasks += [SweepTask(str(dataset.path(image.file)), image.file, b, config_text, mine, qual,
-                            _task_sets(config, mine, qualities, b, sets))
-                  for b in backends if mine]
+        mine = [v.name for v in swept if resized_by(v, image.width, image.height)]
+        for b in backends:
+            made = tuple(made_by(config, b, mine))  # what this backend can make (no smart crops on Pillow)
+            if made:
+                tasks.append(SweepTask(str(dataset.path(image.file)), image.file, b, config_text, made, qual,
+                                       _task_sets(config, made, qualities, b, sets)))
     rows = [row for rows in run_tasks(sweep_image, tasks, workers=workers, scheduler=scheduler, desc="quality")
             for row in rows]
     frame = pd.DataFrame(rows, columns=SWEEP_COLUMNS[:-1]).astype({"quality": "Int64"})

@@ -116,6 +116,26 @@ def test_backend_rule_weighs_transform_latency_and_cold_start():
     assert cold_heavy.variants["md"].qualities == {"avif": 55, "webp": 75, "jpeg": 85}
 
 
+def test_a_backend_that_cannot_make_the_config_is_never_chosen():
+    """Pillow is faster here (the control above picks it), but it has no smart crop: the config's attention
+    crop refuses it, so vips ships and the table says why."""
+    smart = CONFIG + '\n[variants.card]\nwidth = 320\nheight = 180\nfit = "cover"\ngravity = "attention"\n'
+    choice = choose.choose(sweep(), smart, speed=speed(40, 60), cold_start=cold(300, 100), cold_start_share=0.2)
+    assert choice.backend == "vips" and "only backend" in choice.backend_note
+    refused = choice.backend_table.set_index("backend").refused
+    assert refused["vips"] == "" and "variants.card.gravity" in refused["pillow"]
+
+
+def test_speed_measures_on_each_backend_only_what_it_can_make():
+    from resizer.config import parse_config
+    from resizer_bench.speed import made_by
+
+    config = parse_config('[variants.sm]\nsize = 100\n[variants.card]\nsize = 200\nfit = "cover"\n'
+                          'gravity = "entropy"\n')
+    assert made_by(config, "vips", ["sm", "card"]) == ["sm", "card"]
+    assert made_by(config, "pillow", ["sm", "card"]) == ["sm"]
+
+
 def test_missing_measurements_keep_the_configured_backend():
     choice = choose.choose(sweep(), CONFIG.replace('backend = "vips"', 'backend = "pillow"'))
     assert choice.backend == "pillow" and "missing" in choice.backend_note

@@ -34,6 +34,7 @@ size = 64
 width = 48
 height = 48
 fit = "cover"
+gravity = "attention"
 """
 
 
@@ -107,7 +108,7 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path, tiny_datase
 def tiny_params(tiny_config: Path, **extra) -> dict:
     """Parameters for a quick run of every present notebook on the tiny dataset (only the declared ones)."""
     params = {"config": str(tiny_config), "formats": ["jpeg", "webp"], "n": 2, "unzip_runs": 1,
-              "request_variant": "md", "variants": ["sm", "md", "sq"], **extra}  # sq: a cover crop
+              "request_variant": "md", "variants": ["sm", "md", "sq"], **extra}  # sq: a crop Pillow cannot make
     declared = {p for n in PRESENT for p in papermill.inspect_notebook(str(ROOT / "notebooks" / f"{n}.ipynb"))}
     return {k: v for k, v in params.items() if k in declared}
 
@@ -219,6 +220,8 @@ def test_the_report_opens_with_the_decision_and_its_links_reach_the_page(tiny_ru
     assert "<table id='delivery'>" in decision.group(1) and "Origin Shield" in decision.group(1)
     sheet = pd.read_parquet(tiny_run / "data" / "contact_sheet.parquet")  # the cover variant's crops, each gravity
     assert set(sheet.variant) == {"sq"} and set(sheet.gravity) == {"centre", "attention", "entropy"}
+    quality = pd.read_parquet(tiny_run / "data" / "quality.parquet")  # Pillow has no smart crop: vips alone
+    assert set(quality[quality.variant == "sq"].backend) == {"vips"} and set(quality.backend) == {"vips", "pillow"}
     assert "id='contact-sheet'" in index and all(path in index for path in sheet.path)
     assert "href='#contact-sheet'" in decision.group(1)  # linked from the decision, as the pictures are
     assert all((tiny_run / path).is_file() for path in sheet.path)
