@@ -235,9 +235,11 @@ def _delivery_html(run: RunDir, link) -> str:
     distance, shield_usd = table.attrs.get("distance", ""), table.attrs.get("shield_usd", float("nan"))
     gains = table.lazy_ms - table.shield_ms
     if (gains > 0).all():
+        span = (f"{gains.min():.0f} ms" if round(gains.min()) == round(gains.max()) else
+                f"{gains.min():.0f}-{gains.max():.0f} ms")
         shield = (f"<b>keep Origin Shield on</b> (<code>resizer build</code>'s default): with the bucket "
-                  f"{e(distance)} from the viewer's edge, a first view is {link(f'{gains.min():.0f}', 'delivery')}-"
-                  f"{link(f'{gains.max():.0f} ms', 'delivery')} shorter; its requests cost "
+                  f"{e(distance)} from the viewer's edge, a first view is {link(span, 'delivery')} shorter; its "
+                  f"requests cost "
                   f"{link(format_value(shield_usd, 'USD'), 'delivery')} a month for the traffic profile")
     else:
         shield = (f"<b>Origin Shield off</b> (<code>--origin-shield off</code>): at {e(distance)} it shortens no "
